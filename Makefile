@@ -1,0 +1,50 @@
+# Everything a learner types, one target each. `make help` lists them.
+# The first target that needs it creates venv/ and installs requirements.txt.
+
+PYTHON ?= python3
+PORT ?= 8000
+VENV := venv
+PY := $(abspath $(VENV))/bin/python
+READY := $(VENV)/.installed
+PARTS := 1 2 3 4
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint format clean
+
+help: ## List the targets.
+	@grep -hE '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | \
+		sed -E 's/:.*## /\t/; s/%/N/' | \
+		awk -F'\t' '{ printf "  make %-16s %s\n", $$1, $$2 }'
+
+$(READY): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+run: run-part-4 ## Run the finished chat (part 4) on http://127.0.0.1:8000/chat/.
+
+run-part-%: $(READY) ## Run stage N (1-4); PORT=8001 picks another port.
+	cd part_$* && $(PY) manage.py migrate --verbosity 0 && $(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+test: $(READY) ## Run every test of every stage, on both channel layers.
+	$(PY) -m pytest
+
+test-part-%: $(READY) ## Run the shared tests against stage N only.
+	$(PY) -m pytest --part $*
+
+diff-part-%: ## Show what stage N (2-4) changes in stage N-1.
+	@diff -ru --exclude=__pycache__ --exclude='*.sqlite3' part_$(shell expr $* - 1) part_$* || [ $$? -eq 1 ]
+
+lint: $(READY) ## Check the code with ruff (lint and format).
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(READY) ## Let ruff fix what it can and format the code.
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+clean: ## Remove the virtual environment, databases and test artifacts.
+	rm -rf $(VENV) test-artifacts .run .pytest_cache .ruff_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +
+	rm -f part_*/db.sqlite3 part_*/db_test.sqlite3
