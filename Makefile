@@ -33,8 +33,8 @@ test: $(READY) ## Run every test of every stage, on both channel layers.
 test-part-%: $(READY) ## Run the shared tests against stage N only.
 	$(PY) -m pytest --part $*
 
-diff-part-%: ## Show what stage N (2-4) changes in stage N-1.
-	@diff -ru --exclude=__pycache__ --exclude='*.sqlite3' part_$(shell expr $* - 1) part_$* || [ $$? -eq 1 ]
+diff-part-%: ## Show the code that stage N (2-4) changes in stage N-1 (READMEs aside).
+	@diff -ruN --exclude=__pycache__ --exclude='*.sqlite3' --exclude='.*_cache' --exclude=README.md part_$(shell expr $* - 1) part_$* || [ $$? -eq 1 ]
 
 lint: $(READY) ## Check the code with ruff (lint and format).
 	$(PY) -m ruff check .

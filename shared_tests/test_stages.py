@@ -25,15 +25,22 @@ TUTORIAL_STEPS = {
     3: {"README.md", "chat/consumers.py"},
     4: {"README.md", "chat/tests.py", "mysite/settings.py"},
 }
-NOT_SNAPSHOT_FILES = ("__pycache__", ".sqlite3")
+
+
+def git_files(*paths):
+    """The files git tracks or would track: what a learner's clone holds."""
+    command = ["git", "ls-files", "--cached", "--others", "--exclude-standard"]
+    listing = subprocess.run(
+        [*command, "--", *paths], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    return [name for name in listing.stdout.splitlines() if (REPO / name).exists()]
 
 
 def stage_files(part):
-    folder = REPO / f"part_{part}"
+    folder = f"part_{part}"
     return {
-        path.relative_to(folder).as_posix(): path.read_bytes()
-        for path in folder.rglob("*")
-        if path.is_file() and not any(skip in str(path) for skip in NOT_SNAPSHOT_FILES)
+        name.removeprefix(folder + "/"): (REPO / name).read_bytes()
+        for name in git_files(folder)
     }
 
 
@@ -93,12 +100,9 @@ def test_no_stage_imports_another_stage_or_the_tests(part):
 
 
 def test_no_database_cache_or_venv_is_tracked():
-    tracked = subprocess.run(
-        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.split()
     assert not [
         name
-        for name in tracked
+        for name in git_files(".")
         if name.endswith(".sqlite3") or "__pycache__/" in name or "venv/" in name
     ]
 
