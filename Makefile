@@ -48,3 +48,11 @@ clean: ## Remove the virtual environment, databases and test artifacts.
 	rm -rf $(VENV) test-artifacts .run .pytest_cache .ruff_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +
 	rm -f part_*/db.sqlite3 part_*/db_test.sqlite3
+
+.PHONY: check screenshots
+check: $(READY) ## Check your own project as stage N: make check PART=2 PROJECT=path/to/mysite-folder.
+	@test -n "$(PART)" -a -n "$(PROJECT)" || { echo "usage: make check PART=N PROJECT=path/to/the/folder/with/manage.py"; exit 2; }
+	$(PY) -m pytest -q --tb=no -p no:cacheprovider --part=$(PART) --project="$(abspath $(PROJECT))"
+
+screenshots: $(READY) ## Regenerate screenshots/ (what each stage shows in a browser).
+	$(PY) -m shared_tests.screenshots

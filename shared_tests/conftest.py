@@ -21,6 +21,9 @@ from shared_tests.stages import LAYERS, PARTS, REPO, stages
 
 ARTIFACTS = REPO / "test-artifacts"
 
+# `--project PATH`: the same tests, run against a learner's own project.
+pytest_plugins = ("shared_tests.check",)
+
 
 def pytest_addoption(parser):
     group = parser.getgroup("stages")
@@ -60,7 +63,8 @@ def pytest_generate_tests(metafunc):
         parts = [part for part in parts if part >= since.args[0]]
     if before:
         parts = [part for part in parts if part < before.args[0]]
-    selected = list(stages(parts, config.getoption("layer") or LAYERS))
+    layers = config.getoption("layer") or LAYERS
+    selected = list(stages(parts, layers, config.getoption("project")))
     metafunc.parametrize("stage", selected, ids=str, scope="session")
 
 
