@@ -114,12 +114,13 @@ def test_no_websocket_router(tmp_path):
 
 def test_no_route_found(tmp_path):
     project = copy_stage(2, tmp_path)
-    # A leading slash, as in the page's URL: routes match the path without it.
-    edit(
-        project,
-        "chat/routing.py",
-        '"ws/chat/(?P<room_name>',
-        '"/ws/chat/(?P<room_name>',
+    # The learner's routing.py: the tutorial's, with a leading slash as in the
+    # page's URL (routes match the path without it).
+    (project / "chat/routing.py").write_text(
+        "from django.urls import re_path\n\nfrom . import consumers\n\n"
+        "websocket_urlpatterns = [\n"
+        '    re_path(r"/ws/chat/(?P<room_name>\\w+)/$", consumers.ChatConsumer.as_asgi()),\n'
+        "]\n"
     )
     with start(project, tmp_path) as server:
         with pytest.raises(InvalidStatus) as refused:
