@@ -1,7 +1,7 @@
 """Headless Chromium through Selenium, and a learner's view of one chat window.
 
 Selenium uses the system's Chromium and ChromeDriver: nothing is downloaded.
-Every wait is a WebDriverWait on a condition, never a sleep.
+Every wait polls a condition (shared_tests/waiting.py), never a sleep.
 """
 
 import tempfile
@@ -10,7 +10,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.wait import WebDriverWait
+
+from shared_tests.waiting import wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -25,7 +26,6 @@ CHROMIUM_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
 )
-WAIT = 5  # seconds for anything a learner would see "at once"
 
 
 def start_chromium(profile_dir: str) -> webdriver.Chrome:
@@ -60,13 +60,16 @@ class ChatWindow:
         return self.driver
 
     def wait_until(self, condition, message):
-        driver = self._focus()
-        return WebDriverWait(driver, WAIT).until(lambda _: condition(), message)
+        self._focus()
+        return wait_for(condition, message)
 
     # --- the index page ---
 
+    def open_path(self, path):
+        self._focus().get(self.base_url + path)
+
     def open_index(self):
-        self._focus().get(self.base_url + "/chat/")
+        self.open_path("/chat/")
 
     def enter_room(self, room_name, press="enter"):
         """Type a room name on the index page and press Enter or click the button."""
@@ -85,7 +88,7 @@ class ChatWindow:
     # --- the room page ---
 
     def open_room(self, room_name):
-        self._focus().get(f"{self.base_url}/chat/{room_name}/")
+        self.open_path(f"/chat/{room_name}/")
         self.wait_until_connected()
 
     def reload(self):

@@ -1,29 +1,41 @@
 """A WebSocket client that speaks the chat's JSON, as the room page does."""
 
 import json
+import socket
+import struct
 from contextlib import contextmanager
 
 from websockets.sync.client import connect
 
-from shared_tests.browser import WAIT
+from shared_tests.waiting import WAIT
 
 
 @contextmanager
 def chat_connection(ws_url, origin):
     """Open a WebSocket with the given Origin header; close it on the way out."""
-    with connect(ws_url, origin=origin, open_timeout=WAIT) as socket:
-        yield ChatClient(socket)
+    with connect(ws_url, origin=origin, open_timeout=WAIT) as websocket:
+        yield ChatClient(websocket)
 
 
 class ChatClient:
-    def __init__(self, socket):
-        self.socket = socket
+    def __init__(self, websocket):
+        self.socket = websocket
 
     def send_message(self, text):
         self.send_json({"message": text})
 
     def send_json(self, data):
         self.socket.send(json.dumps(data))
+
+    def send_frame(self, data):
+        """Send a raw frame: text for str, binary for bytes."""
+        self.socket.send(data)
+
+    def reset(self):
+        """Vanish like a crashed client: a TCP reset, no WebSocket close frame."""
+        raw = self.socket.socket
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        raw.close()
 
     def receive_json(self, timeout=WAIT):
         return json.loads(self.socket.recv(timeout=timeout))

@@ -40,6 +40,19 @@ def pytest_addoption(parser):
         choices=LAYERS,
         help="run parts 2-4 on this channel layer only (default: both)",
     )
+    group.addoption(
+        "--load-clients",
+        type=int,
+        default=200,
+        help="clients in the load test's room (default: 200)",
+    )
+    group.addoption(
+        "--load-messages",
+        type=int,
+        default=1,
+        help="messages each load-test client sends at once (default: 1; "
+        "`make test-load` sends 10)",
+    )
 
 
 def pytest_configure(config):

@@ -16,7 +16,9 @@ TUTORIAL_STEPS = {
         "README.md",
         "chat/consumers.py",
         "chat/routing.py",
+        "chat/templates/chat/index.html",  # checks room names (validation.py)
         "chat/templates/chat/room.html",
+        "chat/validation.py",
         "chat/urls.py",
         "chat/views.py",
         "mysite/asgi.py",

@@ -76,17 +76,35 @@ ASGI_APPLICATION = "mysite.asgi.application"
 # (redis://127.0.0.1:6379), otherwise the in-memory layer, which needs nothing
 # installed but cannot carry messages from one server process to another.
 REDIS_URL = os.environ.get("REDIS_URL")
+# Beyond the tutorial: a channel holds at most this many undelivered messages,
+# and a group message to a full channel is silently dropped. The default, 100,
+# loses messages as soon as 200 people chat at once; more costs memory only
+# while a client lags behind.
+CHANNEL_CAPACITY = 2500
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # Beyond the tutorial: redis-py's pool of 100 connections fails
+                # with MaxConnectionsError beyond about 100 busy clients.
+                "hosts": [{"address": REDIS_URL, "max_connections": 1000}],
+                "capacity": CHANNEL_CAPACITY,
             },
         },
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": CHANNEL_CAPACITY},
+        },
+    }
+
+# Beyond the tutorial: the longest chat message accepted, in characters; a
+# longer one gets an error back. (runserver's Daphne drops any connection that
+# sends a frame over 1 MiB: DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE.)
+CHAT_MESSAGE_MAX_LENGTH = 10_000
 
 
 # Database

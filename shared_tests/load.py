@@ -1,0 +1,58 @@
+"""A room full of clients that all talk at once: who received what, in what order."""
+
+import asyncio
+import json
+from collections import defaultdict
+
+from websockets.asyncio.client import connect
+
+
+async def chat_burst(ws_url, origin, clients, messages_each, timeout):
+    """Connect `clients` to one room; each sends `messages_each` as fast as it
+    can. Returns, per client, the list of (sender, number) it received, once
+    every client has all it should or `timeout` seconds have passed."""
+    expected = clients * messages_each
+    sockets = await asyncio.gather(
+        *(connect(ws_url, origin=origin, max_queue=None) for _ in range(clients))
+    )
+    received = [[] for _ in sockets]
+
+    async def listen(inbox, socket):
+        while len(inbox) < expected:
+            sender, number = json.loads(await socket.recv())["message"].split(":")
+            inbox.append((int(sender), int(number)))
+
+    async def talk(sender, socket):
+        for number in range(messages_each):
+            await socket.send(json.dumps({"message": f"{sender}:{number}"}))
+
+    try:
+        listeners = [
+            asyncio.create_task(listen(inbox, socket))
+            for inbox, socket in zip(received, sockets, strict=True)
+        ]
+        await asyncio.gather(*(talk(n, socket) for n, socket in enumerate(sockets)))
+        await asyncio.wait(listeners, timeout=timeout)
+        for listener in listeners:
+            listener.cancel()
+    finally:
+        await asyncio.gather(*(socket.close() for socket in sockets))
+    return received
+
+
+def delivery_problems(received, clients, messages_each):
+    """Describe every loss, duplicate and reordering; an empty list means none."""
+    problems = []
+    for client, inbox in enumerate(received):
+        by_sender = defaultdict(list)
+        for sender, number in inbox:
+            by_sender[sender].append(number)
+        lost = clients * messages_each - len(set(inbox))
+        duplicated = len(inbox) - len(set(inbox))
+        reordered = sum(numbers != sorted(numbers) for numbers in by_sender.values())
+        if lost or duplicated or reordered:
+            problems.append(
+                f"client {client}: {lost} lost, {duplicated} duplicated, "
+                f"{reordered} senders out of order"
+            )
+    return problems

@@ -1,0 +1,38 @@
+"""Parts 2 to 4 under load: a full room where everyone talks at once."""
+
+import asyncio
+import time
+
+import pytest
+
+from shared_tests.load import chat_burst, delivery_problems
+
+pytestmark = pytest.mark.since_part(2)
+
+TIME_LIMIT = 60  # seconds for the whole burst to be delivered
+
+
+def test_a_full_room_receives_every_message_once_and_in_order(
+    stage, server, server_log, request
+):
+    clients = request.config.getoption("load_clients")
+    messages_each = request.config.getoption("load_messages")
+    started = time.monotonic()
+    received = asyncio.run(
+        chat_burst(
+            f"{server.ws_base_url}/ws/chat/load/",
+            server.base_url,
+            clients,
+            messages_each,
+            timeout=TIME_LIMIT,
+        )
+    )
+    elapsed = time.monotonic() - started
+    problems = delivery_problems(received, clients, messages_each)
+    deliveries = sum(map(len, received))
+    print(f"\n{deliveries} deliveries to {clients} clients in {elapsed:.1f} s")
+    assert not problems, (
+        f"{len(problems)} of {clients} clients did not get every message once, "
+        f"in order, within {TIME_LIMIT} s; the first: {problems[:3]}"
+    )
+    assert "Traceback" not in server_log()
