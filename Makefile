@@ -9,7 +9,7 @@ READY := $(VENV)/.installed
 PARTS := 1 2 3 4
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint format clean
+.PHONY: help run run-cluster test lint format clean
 
 help: ## List the targets.
 	@grep -hE '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -26,6 +26,9 @@ run: run-part-4 ## Run the finished chat (part 4) on http://127.0.0.1:8000/chat/
 
 run-part-%: $(READY) ## Run stage N (1-4); PORT=8001 picks another port.
 	cd part_$* && $(PY) manage.py migrate --verbosity 0 && $(PY) manage.py runserver 127.0.0.1:$(PORT)
+
+run-cluster: $(READY) ## Run stage PART (default 3) as PROCESSES (default 2) servers on one Redis.
+	$(PY) -m shared_tests.cluster --part $(or $(PART),3) --processes $(or $(PROCESSES),2) --port $(PORT)
 
 test: $(READY) ## Run every test of every stage, on both channel layers.
 	$(PY) -m pytest

@@ -6,6 +6,7 @@ stages it is about with a marker:
 
 - `since_part(n)`: behaviour that part n adds; runs against part n and later.
 - `before_part(n)`: the same behaviour checked absent; runs against earlier parts.
+- `layer(name)`: about one channel layer only ("redis" or "memory").
 """
 
 import re
@@ -17,7 +18,7 @@ import pytest
 from shared_tests.browser import ChatWindow, new_profile_dir, start_chromium
 from shared_tests.clients import chat_connection
 from shared_tests.servers import start_redis, start_stage
-from shared_tests.stages import LAYERS, PARTS, REPO, stages
+from shared_tests.stages import FIRST_PART_WITH_LAYER, LAYERS, PARTS, REPO, stages
 
 ARTIFACTS = REPO / "test-artifacts"
 
@@ -59,6 +60,7 @@ def pytest_configure(config):
     for line in (
         "since_part(n): behaviour that part n adds; runs against part n and later",
         "before_part(n): behaviour that part n adds, checked absent before part n",
+        "layer(name): about one channel layer only; runs on that layer alone",
         "browser: drives headless Chromium (deselect with -m 'not browser')",
     ):
         config.addinivalue_line("markers", line)
@@ -77,6 +79,10 @@ def pytest_generate_tests(metafunc):
     if before:
         parts = [part for part in parts if part < before.args[0]]
     layers = config.getoption("layer") or LAYERS
+    only = metafunc.definition.get_closest_marker("layer")
+    if only:
+        layers = [layer for layer in layers if layer == only.args[0]]
+        parts = [part for part in parts if part >= FIRST_PART_WITH_LAYER]
     selected = list(stages(parts, layers, config.getoption("project")))
     metafunc.parametrize("stage", selected, ids=str, scope="session")
 
@@ -159,12 +165,12 @@ def browser():
 
 
 @pytest.fixture
-def open_window(browser, server, request, server_log):
-    """Open a new browser window on the stage: `alice = open_window()`."""
+def open_window_on(browser, request):
+    """Open a new browser window on any server: `open_window_on(base_url)`."""
     windows = []
 
-    def open_new():
-        window = ChatWindow(browser, server.base_url)
+    def open_new(base_url):
+        window = ChatWindow(browser, base_url)
         windows.append(window)
         return window
 
@@ -174,6 +180,12 @@ def open_window(browser, server, request, server_log):
     for window in windows:
         window.close()
     browser.switch_to.window(browser.window_handles[0])
+
+
+@pytest.fixture
+def open_window(open_window_on, server, server_log):
+    """Open a new browser window on the stage: `alice = open_window()`."""
+    return lambda: open_window_on(server.base_url)
 
 
 def save_browser_artifacts(browser, windows, request):

@@ -99,9 +99,9 @@ def stage_environment(redis_url=None) -> dict:
     return env
 
 
-def start_stage(folder: Path, log_path: Path, redis_url=None) -> ServerProcess:
+def start_stage(folder: Path, log_path: Path, redis_url=None, port=None):
     """Run a stage the way a learner does: its own manage.py runserver."""
-    port = free_port()
+    port = port or free_port()
     command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}"]
     # --noreload: one process, so stopping it leaves no child behind.
     command.append("--noreload")
@@ -129,7 +129,8 @@ def redis_server_binary() -> str:
     )
 
 
-def start_redis(data_dir: Path, port=None) -> ServerProcess:
+def start_redis(data_dir: Path, port=None, password=None) -> ServerProcess:
+    """A Redis server that keeps nothing on disk; a password if one is given."""
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     command = [
@@ -140,4 +141,6 @@ def start_redis(data_dir: Path, port=None) -> ServerProcess:
         "--save", "",
         "--appendonly", "no",
     ]  # fmt: skip
+    if password:
+        command += ["--requirepass", password]
     return ServerProcess("redis-server", command, port, data_dir / "redis.log")

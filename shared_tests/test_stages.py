@@ -15,6 +15,7 @@ TUTORIAL_STEPS = {
     2: {
         "README.md",
         "chat/consumers.py",
+        "chat/layer_errors.py",  # a dead Redis closes the socket cleanly
         "chat/routing.py",
         "chat/templates/chat/index.html",  # checks room names (validation.py)
         "chat/templates/chat/room.html",

@@ -19,13 +19,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
 # is populated before importing code that may import ORM models.
 django_asgi_app = get_asgi_application()
 
+from chat.layer_errors import CloseOnChannelLayerError  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            AuthMiddlewareStack(
+                # Beyond the tutorial: a dead Redis closes the socket with a
+                # message, not a traceback (chat/layer_errors.py).
+                CloseOnChannelLayerError(URLRouter(websocket_urlpatterns))
+            )
         ),
     }
 )

@@ -13,6 +13,9 @@ https://docs.djangoproject.com/en/5.2/ref/settings/
 import os
 from pathlib import Path
 
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+
 # Build paths inside the project like this: BASE_DIR / 'subdir'.
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -86,9 +89,17 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                # Beyond the tutorial: redis-py's pool of 100 connections fails
-                # with MaxConnectionsError beyond about 100 busy clients.
-                "hosts": [{"address": REDIS_URL, "max_connections": 1000}],
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        # Beyond the tutorial: redis-py's pool of 100 fails with
+                        # MaxConnectionsError beyond about 100 busy clients.
+                        "max_connections": 1000,
+                        # Beyond the tutorial: once Redis restarts, every pooled
+                        # connection is dead; retry a command on a new one.
+                        "retry": Retry(ExponentialBackoff(cap=1), retries=3),
+                    }
+                ],
                 "capacity": CHANNEL_CAPACITY,
             },
         },

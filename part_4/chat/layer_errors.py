@@ -1,0 +1,50 @@
+"""Beyond the tutorial: when the channel layer cannot be reached (Redis down,
+or restarting), close the WebSocket with an explanation instead of letting the
+consumer die with a traceback and leaving the page with a dead socket."""
+
+import json
+import logging
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+logger = logging.getLogger(__name__)
+
+CHANNEL_LAYER_ERRORS = (OSError, RedisConnectionError, RedisTimeoutError)
+# Codes 4000-4999 are the application's own; 503 as in HTTP's Service Unavailable.
+LAYER_UNREACHABLE_CODE = 4503
+UNREACHABLE = (
+    "The chat server cannot reach its channel layer (Redis). "
+    "Reload the page in a moment to try again."
+)
+
+
+class CloseOnChannelLayerError:
+    """ASGI middleware around the WebSocket routes."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        state = {"websocket.accept": False, "websocket.close": False}
+
+        async def send_and_remember(message):
+            state[message["type"]] = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_remember)
+        except CHANNEL_LAYER_ERRORS as error:
+            logger.error(
+                "WebSocket %s closed, channel layer unreachable: %s",
+                scope["path"],
+                error,
+            )
+            if state["websocket.close"]:
+                return
+            if not state["websocket.accept"]:
+                await send({"type": "websocket.accept"})
+            await send(
+                {"type": "websocket.send", "text": json.dumps({"error": UNREACHABLE})}
+            )
+            await send({"type": "websocket.close", "code": LAYER_UNREACHABLE_CODE})
