@@ -14,12 +14,13 @@ from shared_tests.waiting import WAIT
 def chat_connection(ws_url, origin):
     """Open a WebSocket with the given Origin header; close it on the way out."""
     with connect(ws_url, origin=origin, open_timeout=WAIT) as websocket:
-        yield ChatClient(websocket)
+        yield ChatClient(websocket, ws_url)
 
 
 class ChatClient:
-    def __init__(self, websocket):
+    def __init__(self, websocket, ws_url):
         self.socket = websocket
+        self.url = ws_url
 
     def send_message(self, text):
         self.send_json({"message": text})
@@ -38,7 +39,13 @@ class ChatClient:
         raw.close()
 
     def receive_json(self, timeout=WAIT):
-        return json.loads(self.socket.recv(timeout=timeout))
+        try:
+            return json.loads(self.socket.recv(timeout=timeout))
+        except TimeoutError:
+            raise AssertionError(
+                f"a client of {self.url} waited {timeout} s and received nothing: "
+                "the server never sent it the message it should have"
+            ) from None
 
     def receive_messages(self, count):
         return [self.receive_json()["message"] for _ in range(count)]
