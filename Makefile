@@ -9,7 +9,7 @@ READY := $(VENV)/.installed
 PARTS := 1 2 3 4
 
 .DEFAULT_GOAL := help
-.PHONY: help run run-cluster test lint format clean
+.PHONY: help run run-cluster test test-load lint format clean
 
 help: ## List the targets.
 	@grep -hE '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -32,6 +32,9 @@ run-cluster: $(READY) ## Run stage PART (default 3) as PROCESSES (default 2) ser
 
 test: $(READY) ## Run every test of every stage, on both channel layers.
 	$(PY) -m pytest
+
+test-load: $(READY) ## The full load test: 200 clients x 10 messages, parts 2-4, both layers.
+	$(PY) -m pytest -k full_room --load-messages 10 -s
 
 test-part-%: $(READY) ## Run the shared tests against stage N only.
 	$(PY) -m pytest --part $*

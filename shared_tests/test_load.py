@@ -9,7 +9,7 @@ from shared_tests.load import chat_burst, delivery_problems
 
 pytestmark = pytest.mark.since_part(2)
 
-TIME_LIMIT = 60  # seconds for the whole burst to be delivered
+TIME_LIMIT = 120  # seconds for the whole burst to be delivered
 
 
 def test_a_full_room_receives_every_message_once_and_in_order(
@@ -33,6 +33,8 @@ def test_a_full_room_receives_every_message_once_and_in_order(
     print(f"\n{deliveries} deliveries to {clients} clients in {elapsed:.1f} s")
     assert not problems, (
         f"{len(problems)} of {clients} clients did not get every message once, "
-        f"in order, within {TIME_LIMIT} s; the first: {problems[:3]}"
+        f"in order, within {TIME_LIMIT} s; the first: {problems[:3]}. "
+        "A full channel drops group messages silently: see CHANNEL_CAPACITY "
+        "in mysite/settings.py"
     )
     assert "Traceback" not in server_log()
