@@ -42,7 +42,7 @@ class ChatClient:
         try:
             return json.loads(self.socket.recv(timeout=timeout))
         except TimeoutError:
-            raise AssertionError(
+            raise TimeoutError(
                 f"a client of {self.url} waited {timeout} s and received nothing: "
                 "the server never sent it the message it should have"
             ) from None

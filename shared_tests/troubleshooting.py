@@ -60,7 +60,7 @@ PROBLEMS = (
     ),
     Problem(
         "sync-consumer-without-async-to-sync",
-        r"coroutine '\w+\.group_\w+' was never awaited|TimeoutError: timed out",
+        r"coroutine '\w+\.group_\w+' was never awaited|received nothing",
         "a message sent to the room never came back: in a synchronous consumer "
         "every channel_layer call needs async_to_sync(...); then check that "
         "receive() sends to the group and chat_message() to the socket.",

@@ -36,8 +36,9 @@ class CloseOnChannelLayerError:
             await self.app(scope, receive, send_and_remember)
         except CHANNEL_LAYER_ERRORS as error:
             logger.error(
-                "WebSocket %s closed, channel layer unreachable: %s",
+                "WebSocket %s closed, the channel layer failed: %s: %s",
                 scope["path"],
+                type(error).__name__,
                 error,
             )
             if state["websocket.close"]:
