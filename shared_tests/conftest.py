@@ -7,6 +7,7 @@ stages it is about with a marker:
 - `since_part(n)`: behaviour that part n adds; runs against part n and later.
 - `before_part(n)`: the same behaviour checked absent; runs against earlier parts.
 - `layer(name)`: about one channel layer only ("redis" or "memory").
+- `any_layer`: does not involve the channel layer; runs once per part.
 """
 
 import re
@@ -18,7 +19,7 @@ import pytest
 from shared_tests.browser import ChatWindow, new_profile_dir, start_chromium
 from shared_tests.clients import chat_connection
 from shared_tests.servers import start_redis, start_stage
-from shared_tests.stages import FIRST_PART_WITH_LAYER, LAYERS, PARTS, REPO, stages
+from shared_tests.stages import LAYERS, PARTS, REPO, stages
 
 ARTIFACTS = REPO / "test-artifacts"
 
@@ -28,6 +29,7 @@ def pytest_configure(config):
         "since_part(n): behaviour that part n adds; runs against part n and later",
         "before_part(n): behaviour that part n adds, checked absent before part n",
         "layer(name): about one channel layer only; runs on that layer alone",
+        "any_layer: does not involve the channel layer; runs once per part",
         "browser: drives headless Chromium (deselect with -m 'not browser')",
     ):
         config.addinivalue_line("markers", line)
@@ -46,11 +48,17 @@ def pytest_generate_tests(metafunc):
     if before:
         parts = [part for part in parts if part < before.args[0]]
     layers = config.getoption("layer") or LAYERS
-    only = metafunc.definition.get_closest_marker("layer")
-    if only:
-        layers = [layer for layer in layers if layer == only.args[0]]
-        parts = [part for part in parts if part >= FIRST_PART_WITH_LAYER]
     selected = list(stages(parts, layers, config.getoption("project")))
+    if metafunc.definition.get_closest_marker("any_layer"):
+        # Once per part is enough: on the first layer asked for (in-memory by
+        # default), or on whatever a learner's own project configures.
+        first_of_part = {}
+        for stage in selected:
+            first_of_part.setdefault(stage.part, stage)
+        selected = list(first_of_part.values())
+    only = metafunc.definition.get_closest_marker("layer")
+    if only:  # part 1, which has no layer yet, counts as "memory"
+        selected = [stage for stage in selected if stage.layer == only.args[0]]
     metafunc.parametrize("stage", selected, ids=str, scope="session")
 
 

@@ -86,6 +86,7 @@ def test_a_frame_over_daphnes_limit_drops_only_that_client(stage, chat_client):
     assert_only_this_reaches(carol, "the others carry on")
 
 
+@pytest.mark.any_layer  # refused before any channel layer is involved
 @pytest.mark.parametrize("name", BAD_ROOM_NAMES.values(), ids=BAD_ROOM_NAMES.keys())
 def test_a_room_name_the_layer_cannot_take_is_refused_everywhere(
     stage, server, chat_client, server_log, name
@@ -100,6 +101,7 @@ def test_a_room_name_the_layer_cannot_take_is_refused_everywhere(
     assert_no_traceback(server_log)
 
 
+@pytest.mark.any_layer  # refused before any channel layer is involved
 @pytest.mark.parametrize("name", list(BAD_ROOM_NAMES.values())[:3])
 def test_the_index_page_explains_the_room_name_rule(stage, open_window, name):
     window = open_window()
@@ -124,12 +126,14 @@ def test_the_longest_allowed_room_name_works_and_names_stay_distinct(
     assert_only_this_reaches(upper, "in the upper-case room")
 
 
+@pytest.mark.any_layer  # refused before any channel layer is involved
 def test_a_foreign_origin_is_refused(stage, server, chat_client):
     with pytest.raises(InvalidStatus) as refused:
         chat_client("lobby", origin="http://evil.example")
     assert refused.value.response.status_code == 403
 
 
+@pytest.mark.any_layer  # refused before any channel layer is involved
 def test_a_client_without_origin_header_is_refused(stage, chat_client):
     # AllowedHostsOriginValidator accepts only origins in ALLOWED_HOSTS, and a
     # missing Origin is none of them: non-browser clients must send one.
@@ -158,6 +162,7 @@ def test_html_in_messages_is_shown_as_text_and_never_runs(stage, open_window):
         assert window.script("return document.querySelectorAll('b').length") == 0
 
 
+@pytest.mark.any_layer  # the page is under test here, not the layer
 def test_a_room_name_cannot_inject_script_into_the_room_page(stage, open_window):
     window = open_window()
     window.open_room("lobby")

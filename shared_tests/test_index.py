@@ -2,6 +2,9 @@
 
 import pytest
 
+# Nothing here involves the channel layer: once per stage is enough.
+pytestmark = pytest.mark.any_layer
+
 
 def test_runserver_starts_the_asgi_daphne_server(stage, server):
     # With daphne first in INSTALLED_APPS, runserver serves ASGI, not plain WSGI.
