@@ -62,3 +62,7 @@ check: $(READY) ## Check your own project as stage N: make check PART=2 PROJECT=
 
 screenshots: $(READY) ## Regenerate screenshots/ (what each stage shows in a browser).
 	$(PY) -m shared_tests.screenshots
+
+.PHONY: bench
+bench: $(READY) ## Benchmark parts 2-3 against a bare websockets server; QUICK=1 for a small run.
+	$(PY) -m bench $(if $(QUICK),--quick)

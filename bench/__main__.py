@@ -1,0 +1,194 @@
+"""`make bench`: what the asynchronous consumer buys, measured.
+
+For every configuration (bench/servers.py) and room size N, a fresh server
+starts on 127.0.0.1, N clients join one room and each sends M messages at once
+(shared_tests/load.py, the load test's own generator). Every configuration runs
+in turn, then the whole round again: REPEATS rounds, interleaved, so that a
+noisy moment of the machine hurts all of them alike. The report quotes
+medians, and deliveries/s as a ratio to the bare websockets server of the
+same run.
+"""
+
+import argparse
+import asyncio
+import json
+import statistics
+import threading
+from contextlib import ExitStack
+
+import psutil
+
+from bench.servers import BARE, CONFIGS
+from shared_tests.load import chat_burst, inbox_faults
+from shared_tests.servers import start_redis
+from shared_tests.stages import REPO
+
+# Room size N -> messages each client sends (M): every run stays well under 30 s.
+FULL = {"sizes": {10: 100, 50: 10, 200: 1}, "repeats": 3}
+QUICK = {"sizes": {10: 20, 50: 2}, "repeats": 1}
+RUN_TIMEOUT = 30  # seconds for one run's messages to arrive
+RUN = REPO / ".run" / "bench"
+
+
+class PeakMemory(threading.Thread):
+    """Samples the resident memory of a server and its children until stopped."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self.stopped = threading.Event()
+
+    def sample(self):
+        try:
+            family = [self.process, *self.process.children(recursive=True)]
+            self.peak = max(self.peak, sum(p.memory_info().rss for p in family))
+        except psutil.NoSuchProcess:
+            pass
+
+    def run(self):
+        self.sample()
+        while not self.stopped.wait(0.05):  # a sampling interval, not a wait
+            self.sample()
+
+    def stop_mb(self):
+        self.stopped.set()
+        self.join()
+        self.sample()
+        return self.peak / 2**20
+
+
+def percentile(values, fraction):
+    return values[min(len(values) - 1, int(fraction * len(values)))] if values else 0
+
+
+def measure(config, clients, messages_each, redis_url):
+    with config.start(RUN, redis_url) as server:
+        memory = PeakMemory(server.process.pid)
+        memory.start()
+        try:
+            burst = asyncio.run(
+                chat_burst(
+                    f"ws://127.0.0.1:{server.port}/ws/chat/bench/",
+                    f"http://127.0.0.1:{server.port}",
+                    clients,
+                    messages_each,
+                    timeout=RUN_TIMEOUT,
+                )
+            )
+        finally:
+            peak_rss_mb = memory.stop_mb()
+    faults = [inbox_faults(inbox, clients * messages_each) for inbox in burst.received]
+    latencies = sorted(latency for inbox in burst.received for *_, latency in inbox)
+    return {
+        "deliveries_per_s": len(latencies) / burst.seconds,
+        "p50_ms": 1000 * percentile(latencies, 0.50),
+        "p99_ms": 1000 * percentile(latencies, 0.99),
+        "lost": sum(lost for lost, _, _ in faults),
+        "duplicated": sum(duplicated for _, duplicated, _ in faults),
+        "peak_rss_mb": peak_rss_mb,
+    }
+
+
+def summarise(runs, config, clients, messages_each):
+    """Medians over the repeats; lost and duplicated: the worst run."""
+    record = {"config": config, "clients": clients, "messages_each": messages_each}
+    for key in ("deliveries_per_s", "p50_ms", "p99_ms", "peak_rss_mb"):
+        record[key] = round(statistics.median(run[key] for run in runs), 1)
+    for key in ("lost", "duplicated"):
+        record[key] = max(run[key] for run in runs)
+    return record
+
+
+def print_table(records):
+    bare = {r["clients"]: r["deliveries_per_s"] for r in records if r["config"] == BARE}
+    header = (
+        f"{'configuration':24} {'N':>4} {'M':>4} {'deliveries/s':>12} {'x bare':>7} "
+        f"{'p50 ms':>8} {'p99 ms':>8} {'lost':>6} {'dup':>4} {'RSS MB':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in records:
+        ratio = r["deliveries_per_s"] / bare[r["clients"]] if bare else float("nan")
+        print(
+            f"{r['config']:24} {r['clients']:>4} {r['messages_each']:>4} "
+            f"{r['deliveries_per_s']:>12,.0f} {ratio:>7.2f} {r['p50_ms']:>8.1f} "
+            f"{r['p99_ms']:>8.1f} {r['lost']:>6} {r['duplicated']:>4} "
+            f"{r['peak_rss_mb']:>7.1f}"
+        )
+
+
+def draw_chart(records, path):
+    import matplotlib
+
+    matplotlib.use("Agg")  # no screen needed
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(figsize=(8, 5))
+    for config in dict.fromkeys(r["config"] for r in records):
+        points = [r for r in records if r["config"] == config]
+        axes.plot(
+            [r["clients"] for r in points],
+            [r["deliveries_per_s"] for r in points],
+            marker="o",
+            label=config,
+        )
+    axes.set(
+        xscale="log",
+        yscale="log",
+        xlabel="clients in the room (N)",
+        ylabel="deliveries per second (median)",
+        title="One chat room, everyone posting at once (2-core machine)",
+    )
+    axes.set_xticks([r["clients"] for r in records], minor=False)
+    axes.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize="small", loc="center right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small run, < 60 s")
+    parser.add_argument("--json", help="where to write the results as JSON")
+    parser.add_argument("--chart", help="where to draw the PNG chart")
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    name = "quick" if args.quick else "results"
+    json_path = args.json or (
+        RUN / f"{name}.json" if args.quick else REPO / "bench/results.json"
+    )
+    chart_path = args.chart or (
+        RUN / f"{name}.png" if args.quick else REPO / "bench/results.png"
+    )
+
+    runs = {}
+    with ExitStack() as running:
+        redis = running.enter_context(start_redis(RUN / "redis"))
+        redis_url = f"redis://127.0.0.1:{redis.port}/0"
+        for repeat in range(plan["repeats"]):
+            for clients, messages_each in plan["sizes"].items():
+                for config in CONFIGS:
+                    print(
+                        f"round {repeat + 1}/{plan['repeats']}: {config.name}, "
+                        f"N={clients}, M={messages_each}",
+                        flush=True,
+                    )
+                    result = measure(config, clients, messages_each, redis_url)
+                    runs.setdefault((config.name, clients, messages_each), []).append(
+                        result
+                    )
+    records = [summarise(results, *key) for key, results in runs.items()]
+    records.sort(key=lambda r: (r["clients"], r["config"]))
+    print()
+    print_table(records)
+    RUN.mkdir(parents=True, exist_ok=True)
+    with open(json_path, "w") as output:
+        json.dump(records, output, indent=2)
+    draw_chart(records, chart_path)
+    print(f"\nJSON: {json_path}\nchart: {chart_path}")
+
+
+if __name__ == "__main__":
+    main()

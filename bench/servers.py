@@ -1,0 +1,87 @@
+"""The servers the benchmark compares, each started fresh for every run."""
+
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared_tests.servers import (
+    ServerProcess,
+    free_port,
+    stage_environment,
+    start_stage,
+)
+from shared_tests.stages import REPO
+
+# What the "no DB hop" variant appends to a copy of the stage's consumers.py.
+# Channels 4.3's AsyncConsumer.dispatch awaits aclose_old_connections(), a hop
+# to a worker thread, before every handler; this consumer never uses the
+# database, so the variant measures what that hop costs.
+NO_DB_HOP = """
+
+from channels.consumer import get_handler_name  # noqa: E402
+
+
+async def dispatch_without_db_hop(self, message):
+    await getattr(self, get_handler_name(message))(message)
+
+
+ChatConsumer.dispatch = dispatch_without_db_hop
+"""
+
+
+def stage_folder(part, variant, log_dir: Path) -> Path:
+    """The stage's folder, or a copy of it with the variant applied."""
+    folder = REPO / f"part_{part}"
+    if not variant:
+        return folder
+    copy = log_dir / f"part_{part}-{variant}"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("*.sqlite3"))
+    with open(copy / "chat/consumers.py", "a") as consumers:
+        consumers.write(NO_DB_HOP)
+    return copy
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    part: int | None  # None: the bare websockets server
+    server: str  # "daphne" (the stage's runserver), "uvicorn" or "bare"
+    layer: str | None  # "memory" or "redis"; None for the bare server
+    variant: str | None = None  # "no-db-hop": see NO_DB_HOP
+
+    def start(self, log_dir: Path, redis_url) -> ServerProcess:
+        log_path = log_dir / f"{self.name}.log"
+        url = redis_url if self.layer == "redis" else None
+        if self.server == "daphne":
+            folder = stage_folder(self.part, self.variant, log_dir)
+            return start_stage(folder, log_path, url)
+        port = free_port()
+        if self.server == "uvicorn":
+            command = [
+                sys.executable, "-m", "uvicorn", "mysite.asgi:application",
+                "--host", "127.0.0.1", "--port", str(port),
+                "--ws", "wsproto", "--no-access-log", "--log-level", "warning",
+            ]  # fmt: skip
+            folder = REPO / f"part_{self.part}"
+        else:
+            command = [sys.executable, str(REPO / "bench/bare_server.py")]
+            command += ["--port", str(port)]
+            folder = REPO
+        return ServerProcess(
+            self.name, command, port, log_path, folder, stage_environment(url)
+        )
+
+
+CONFIGS = (
+    Config("part_2 daphne memory", 2, "daphne", "memory"),
+    Config("part_2 daphne redis", 2, "daphne", "redis"),
+    Config("part_3 daphne memory", 3, "daphne", "memory"),
+    Config("part_3 daphne redis", 3, "daphne", "redis"),
+    Config("part_3 uvicorn memory", 3, "uvicorn", "memory"),
+    Config("part_3 uvicorn redis", 3, "uvicorn", "redis"),
+    Config("part_3 no DB hop memory", 3, "daphne", "memory", "no-db-hop"),
+    Config("bare websockets", None, "bare", None),
+)
+BARE = CONFIGS[-1].name
