@@ -8,7 +8,7 @@ from shared_tests.load import chat_burst, delivery_problems
 
 pytestmark = pytest.mark.since_part(2)
 
-TIME_LIMIT = 120  # seconds for the whole burst to be delivered
+TIME_LIMIT = 300  # seconds for the whole burst: CHANNEL_EXPIRY in the stages
 
 
 def test_a_full_room_receives_every_message_once_and_in_order(

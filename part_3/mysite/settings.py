@@ -79,11 +79,12 @@ ASGI_APPLICATION = "mysite.asgi.application"
 # (redis://127.0.0.1:6379), otherwise the in-memory layer, which needs nothing
 # installed but cannot carry messages from one server process to another.
 REDIS_URL = os.environ.get("REDIS_URL")
-# Beyond the tutorial: a channel holds at most this many undelivered messages,
-# and a group message to a full channel is silently dropped. The default, 100,
-# loses messages as soon as 200 people chat at once; more costs memory only
-# while a client lags behind.
+# Beyond the tutorial: a channel holds at most CAPACITY undelivered messages,
+# each for at most EXPIRY seconds; past either, a group message is silently
+# dropped. The defaults, 100 and 60 s, lose messages as soon as 200 people post
+# at once. More costs memory, and only while a client lags behind.
 CHANNEL_CAPACITY = 2500
+CHANNEL_EXPIRY = 300
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -101,6 +102,7 @@ if REDIS_URL:
                     }
                 ],
                 "capacity": CHANNEL_CAPACITY,
+                "expiry": CHANNEL_EXPIRY,
             },
         },
     }
@@ -108,7 +110,7 @@ else:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels.layers.InMemoryChannelLayer",
-            "CONFIG": {"capacity": CHANNEL_CAPACITY},
+            "CONFIG": {"capacity": CHANNEL_CAPACITY, "expiry": CHANNEL_EXPIRY},
         },
     }
 
