@@ -50,6 +50,17 @@ def wait_for_log(server, text, timeout=5):
     return server.log()
 
 
+def refused_handshake(server):
+    """Open a socket that the server refuses: its HTTP status, and the log once
+    the server has finished with it (and said why)."""
+    with pytest.raises(InvalidStatus) as refused:
+        with connect(server):
+            pass
+    return refused.value.response.status_code, wait_for_log(
+        server, "WebSocket DISCONNECT"
+    )
+
+
 def receive_all(clients, expected):
     """How many messages each client receives, up to expected, until none arrive.
 
@@ -103,11 +114,8 @@ def test_no_websocket_router(tmp_path):
         project, "mysite/asgi.py", '        "websocket": ', '        "not-websocket": '
     )
     with start(project, tmp_path) as server:
-        with pytest.raises(InvalidStatus) as refused:
-            with connect(server):
-                pass
-        log = wait_for_log(server, "WebSocket DISCONNECT")
-    assert refused.value.response.status_code == 500
+        status, log = refused_handshake(server)
+    assert status == 500
     assert "No application configured for scope type 'websocket'" in log
     assert anchors(log) == ["no-websocket-router"]
 
@@ -123,11 +131,8 @@ def test_no_route_found(tmp_path):
         "]\n"
     )
     with start(project, tmp_path) as server:
-        with pytest.raises(InvalidStatus) as refused:
-            with connect(server):
-                pass
-        log = wait_for_log(server, "WebSocket DISCONNECT")
-    assert refused.value.response.status_code == 500
+        status, log = refused_handshake(server)
+    assert status == 500
     assert "ValueError: No route found for path 'ws/chat/lobby/'." in log
     assert anchors(log) == ["no-route-found"]
 
