@@ -9,6 +9,16 @@ from websockets.sync.client import connect
 
 from shared_tests.waiting import WAIT
 
+PAGE_ORIGIN = "the page's own"
+
+
+def room_connection(port, room, origin=PAGE_ORIGIN):
+    """Open the WebSocket of a room on the server at this port. The Origin header
+    is the server's own page, as a browser sends it, unless given (None: none)."""
+    if origin == PAGE_ORIGIN:
+        origin = f"http://127.0.0.1:{port}"
+    return chat_connection(f"ws://127.0.0.1:{port}/ws/chat/{room}/", origin)
+
 
 @contextmanager
 def chat_connection(ws_url, origin):

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from shared_tests.browser import ChatWindow, new_profile_dir, start_chromium
-from shared_tests.clients import chat_connection
+from shared_tests.clients import PAGE_ORIGIN, room_connection
 from shared_tests.servers import start_redis, start_stage
 from shared_tests.stages import LAYERS, PARTS, REPO, stages
 
@@ -111,8 +111,6 @@ def server(stage, redis_url, tmp_path_factory):
     """The stage's own server, started once for all the tests of that stage."""
     log_path = tmp_path_factory.mktemp(str(stage)) / "runserver.log"
     with start_stage(stage.folder, log_path, redis_url) as running:
-        running.base_url = f"http://127.0.0.1:{running.port}"
-        running.ws_base_url = f"ws://127.0.0.1:{running.port}"
         yield running
 
 
@@ -186,8 +184,8 @@ def chat_client(server, server_log):
     """Connect a WebSocket client to a room, with the page's own Origin."""
     with ExitStack() as open_clients:
 
-        def connect_to(room_name, origin=server.base_url):
-            url = f"{server.ws_base_url}/ws/chat/{room_name}/"
-            return open_clients.enter_context(chat_connection(url, origin))
+        def connect_to(room_name, origin=PAGE_ORIGIN):
+            connection = room_connection(server.port, room_name, origin)
+            return open_clients.enter_context(connection)
 
         yield connect_to

@@ -71,6 +71,10 @@ class ServerProcess:
             f"{START_TIMEOUT} s:\n{self.log()}"
         )
 
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 

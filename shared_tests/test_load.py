@@ -18,7 +18,7 @@ def test_a_full_room_receives_every_message_once_and_in_order(
     messages_each = request.config.getoption("load_messages")
     burst = asyncio.run(
         chat_burst(
-            f"{server.ws_base_url}/ws/chat/load/",
+            f"ws://127.0.0.1:{server.port}/ws/chat/load/",
             server.base_url,
             clients,
             messages_each,

@@ -7,14 +7,13 @@ import socket
 import subprocess
 import sys
 from contextlib import ExitStack, contextmanager
-from types import SimpleNamespace
 from urllib.request import urlopen
 
 import pytest
 import redis
 from websockets.exceptions import ConnectionClosed
 
-from shared_tests.clients import chat_connection
+from shared_tests.clients import room_connection
 from shared_tests.servers import free_port, start_redis, start_stage
 from shared_tests.stages import REPO
 from shared_tests.waiting import WAIT
@@ -32,16 +31,11 @@ def second_server(stage, redis_url, tmp_path_factory):
         yield running
 
 
-def connect(server, room):
-    base_url = f"http://127.0.0.1:{server.port}"
-    return chat_connection(f"ws://127.0.0.1:{server.port}/ws/chat/{room}/", base_url)
-
-
 def test_two_server_processes_share_one_chat(stage, server, second_server):
     with ExitStack() as clients:
-        alice = clients.enter_context(connect(server, "shared"))
-        bob = clients.enter_context(connect(second_server, "shared"))
-        carol = clients.enter_context(connect(second_server, "elsewhere"))
+        alice = clients.enter_context(room_connection(server.port, "shared"))
+        bob = clients.enter_context(room_connection(second_server.port, "shared"))
+        carol = clients.enter_context(room_connection(second_server.port, "elsewhere"))
 
         alice.send_message("from process 1")
         bob.send_message("from process 2")
@@ -72,16 +66,15 @@ def test_redis_down_at_start_gives_a_clear_message(
 ):
     dead_port = free_port()  # nothing listens there
     server = private_stage(f"redis://127.0.0.1:{dead_port}/0")
-    base_url = f"http://127.0.0.1:{server.port}"
-    assert urlopen(f"{base_url}/chat/").status == 200  # pages need no Redis
+    assert urlopen(f"{server.base_url}/chat/").status == 200  # pages need no Redis
 
-    with connect(server, "lobby") as client:
+    with room_connection(server.port, "lobby") as client:
         assert "cannot reach" in client.receive_json()["error"]
         with pytest.raises(ConnectionClosed) as closed:
             client.receive_json()
     assert closed.value.rcvd.code == UNREACHABLE_CLOSE_CODE
 
-    window = open_window_on(base_url)
+    window = open_window_on(server.base_url)
     window.open_path("/chat/lobby/")
     window.wait_until(
         lambda: (
@@ -107,7 +100,10 @@ def test_redis_restart_closes_sockets_then_new_ones_chat(
 ):
     with redis_with_password(tmp_path / "redis") as (redis_server, redis_url):
         server = private_stage(redis_url)
-        with connect(server, "restart") as alice, connect(server, "restart") as bob:
+        with (
+            room_connection(server.port, "restart") as alice,
+            room_connection(server.port, "restart") as bob,
+        ):
             alice.send_message("before")
             for client in (alice, bob):
                 assert client.receive_messages(1) == ["before"]
@@ -122,7 +118,10 @@ def test_redis_restart_closes_sockets_then_new_ones_chat(
 
     port = redis_server.port
     with redis_with_password(tmp_path / "redis", port=port):
-        with connect(server, "restart") as alice, connect(server, "restart") as bob:
+        with (
+            room_connection(server.port, "restart") as alice,
+            room_connection(server.port, "restart") as bob,
+        ):
             alice.send_message("after")
             assert bob.receive_messages(1) == ["after"]
     assert "Traceback" not in server.log()
@@ -140,9 +139,8 @@ def test_make_run_cluster_serves_one_chat_from_two_processes(tmp_path):
             if line.startswith("Open the room"):
                 break
         assert len(ports) == 2, f"expected two server URLs, got {ports}"
-        servers = [SimpleNamespace(port=int(port)) for port in ports]
-        with connect(servers[0], "cluster") as alice:
-            with connect(servers[1], "cluster") as bob:
+        with room_connection(int(ports[0]), "cluster") as alice:
+            with room_connection(int(ports[1]), "cluster") as bob:
                 alice.send_message("across processes")
                 assert bob.receive_messages(1) == ["across processes"]
     finally:

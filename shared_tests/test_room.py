@@ -6,7 +6,7 @@ import urllib.request
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from shared_tests.clients import chat_connection
+from shared_tests.clients import room_connection
 
 
 @pytest.mark.before_part(2)
@@ -19,7 +19,7 @@ def test_room_url_is_not_found_yet(stage, server):
 @pytest.mark.before_part(2)
 def test_no_websocket_route_yet(stage, server):
     with pytest.raises(InvalidStatus):
-        with chat_connection(f"{server.ws_base_url}/ws/chat/lobby/", server.base_url):
+        with room_connection(server.port, "lobby"):
             pass
 
 

@@ -16,7 +16,7 @@ from contextlib import ExitStack
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from shared_tests.clients import chat_connection
+from shared_tests.clients import room_connection
 from shared_tests.servers import free_port, stage_environment, start_stage
 from shared_tests.stages import REPO
 from shared_tests.troubleshooting import GUIDE, PROBLEMS, anchors
@@ -26,13 +26,11 @@ SILENCE = 0.5  # seconds without a message after which a missing one is lost
 
 
 def start(folder, tmp_path, redis_url=None, name="runserver"):
-    server = start_stage(folder, tmp_path / f"{name}.log", redis_url)
-    server.url = f"http://127.0.0.1:{server.port}"
-    return server
+    return start_stage(folder, tmp_path / f"{name}.log", redis_url)
 
 
 def connect(server, room="lobby"):
-    return chat_connection(f"ws://127.0.0.1:{server.port}/ws/chat/{room}/", server.url)
+    return room_connection(server.port, room)
 
 
 def wait_for_log(server, text, timeout=5):
