@@ -115,13 +115,7 @@ def pytest_collection_modifyitems(config, items):
         if is_about_the_repository(item):
             item.add_marker(pytest.mark.repository)
     if checking(config):
-        # ... and tests of other parts only (their `stage` parameter set is empty).
-        about_repository = [
-            item
-            for item in items
-            if is_about_the_repository(item)
-            or "empty parameter set" in str(item.get_closest_marker("skip"))
-        ]
+        about_repository = [item for item in items if is_about_the_repository(item)]
         if about_repository:
             config.hook.pytest_deselected(items=about_repository)
             items[:] = [item for item in items if item not in about_repository]
