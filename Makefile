@@ -6,10 +6,12 @@ PORT ?= 8000
 VENV := venv
 PY := $(abspath $(VENV))/bin/python
 READY := $(VENV)/.installed
-PARTS := 1 2 3 4
+# The tutorial's parts 2-4 expect Redis on 127.0.0.1:6379: tools/redis.py
+# provides it for as long as the command runs (an existing one is used).
+WITH_TUTORIAL_REDIS = $(if $(filter 2 3 4,$*),$(PY) -m tools.redis --in part_$* --,cd part_$* &&)
 
 .DEFAULT_GOAL := help
-.PHONY: help run run-cluster test test-load lint format clean
+.PHONY: help run redis run-cluster test test-no-browser lint format clean check screenshots bench wheels
 
 help: ## List the targets.
 	@grep -hE '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -22,25 +24,43 @@ $(READY): requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-run: run-part-4 ## Run the finished chat (part 4) on http://127.0.0.1:8000/chat/.
+run: run-part-4 ## Run the finished tutorial (part 4) on http://127.0.0.1:8000/chat/.
 
-run-part-%: $(READY) ## Run stage N (1-4); PORT=8001 picks another port.
-	cd part_$* && $(PY) manage.py migrate --verbosity 0 && $(PY) manage.py runserver 127.0.0.1:$(PORT)
+run-part-%: $(READY) ## Run stage N (1-5); PORT=8001 picks another port.
+	@test -d part_$* || { echo "There is no part_$*: the stages are 1 to 5."; exit 2; }
+	cd part_$* && $(PY) manage.py migrate --verbosity 0
+	$(WITH_TUTORIAL_REDIS) $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
-run-cluster: $(READY) ## Run stage PART (default 3) as PROCESSES (default 2) servers on one Redis.
-	$(PY) -m shared_tests.cluster --part $(or $(PART),3) --processes $(or $(PROCESSES),2) --port $(PORT)
+redis: $(READY) ## Run Redis on 127.0.0.1:6379, as the tutorial expects, until Ctrl-C.
+	$(PY) -m tools.redis
+
+run-cluster: $(READY) ## Run stage PART (default 5) as PROCESSES (default 2) servers on one Redis.
+	$(PY) -m tools.cluster --part $(or $(PART),5) --processes $(or $(PROCESSES),2) --port $(PORT)
 
 test: $(READY) ## Run every test of every stage, on both channel layers.
 	$(PY) -m pytest
 
-test-load: $(READY) ## The full load test: 200 clients x 10 messages, parts 2-4, both layers.
-	$(PY) -m pytest -k full_room --load-messages 10 -s
-
-test-part-%: $(READY) ## Run the shared tests against stage N only.
+test-part-%: $(READY) ## Run the tests against stage N (1-5) only.
 	$(PY) -m pytest --part $*
 
-diff-part-%: ## Show the code that stage N (2-4) changes in stage N-1 (READMEs aside).
+test-no-browser: $(READY) ## Run every test that needs no browser.
+	$(PY) -m pytest -m "not browser"
+
+diff-part-%: ## Show the code that stage N (2-5) changes in stage N-1 (READMEs aside).
 	@diff -ruN --exclude=__pycache__ --exclude='*.sqlite3' --exclude='.*_cache' --exclude=README.md part_$(shell expr $* - 1) part_$* || [ $$? -eq 1 ]
+
+check: $(READY) ## Check your own project as stage N: make check PART=2 PROJECT=path/to/mysite-folder.
+	@test -n "$(PART)" -a -n "$(PROJECT)" || { echo "usage: make check PART=N PROJECT=path/to/the/folder/with/manage.py"; exit 2; }
+	$(PY) -m pytest -q --tb=no -p no:cacheprovider --part=$(PART) --project="$(abspath $(PROJECT))"
+
+screenshots: $(READY) ## Regenerate screenshots/ (what each stage shows in a browser).
+	$(PY) -m tools.screenshots
+
+bench: $(READY) ## Benchmark the stages against a bare websockets server; QUICK=1 for a small run.
+	$(PY) -m bench $(if $(QUICK),--quick)
+
+wheels: $(READY) ## Check that requirements.txt installs from wheels on every OS and Python (needs PyPI).
+	$(PY) -m tools.wheels
 
 lint: $(READY) ## Check the code with ruff (lint and format).
 	$(PY) -m ruff check .
@@ -54,15 +74,3 @@ clean: ## Remove the virtual environment, databases and test artifacts.
 	rm -rf $(VENV) test-artifacts .run .pytest_cache .ruff_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +
 	rm -f part_*/db.sqlite3 part_*/db_test.sqlite3
-
-.PHONY: check screenshots
-check: $(READY) ## Check your own project as stage N: make check PART=2 PROJECT=path/to/mysite-folder.
-	@test -n "$(PART)" -a -n "$(PROJECT)" || { echo "usage: make check PART=N PROJECT=path/to/the/folder/with/manage.py"; exit 2; }
-	$(PY) -m pytest -q --tb=no -p no:cacheprovider --part=$(PART) --project="$(abspath $(PROJECT))"
-
-screenshots: $(READY) ## Regenerate screenshots/ (what each stage shows in a browser).
-	$(PY) -m shared_tests.screenshots
-
-.PHONY: bench
-bench: $(READY) ## Benchmark parts 2-3 against a bare websockets server; QUICK=1 for a small run.
-	$(PY) -m bench $(if $(QUICK),--quick)

@@ -19,9 +19,9 @@ from contextlib import ExitStack
 import psutil
 
 from bench.servers import BARE, CONFIGS
-from shared_tests.load import chat_burst, inbox_faults
-from shared_tests.servers import start_redis
-from shared_tests.stages import REPO
+from harness.load import chat_burst, inbox_faults
+from harness.servers import start_redis
+from harness.stages import REPO
 
 # Room size N -> messages each client sends (M): every run stays well under 30 s.
 FULL = {"sizes": {10: 100, 50: 10, 200: 1}, "repeats": 3}

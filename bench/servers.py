@@ -5,13 +5,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared_tests.servers import (
+from harness.servers import (
     ServerProcess,
     free_port,
     stage_environment,
     start_stage,
 )
-from shared_tests.stages import REPO
+from harness.stages import REPO
 
 # What the "no DB hop" variant appends to a copy of the stage's consumers.py.
 # Channels 4.3's AsyncConsumer.dispatch awaits aclose_old_connections(), a hop

@@ -1,6 +1,8 @@
+# chat/urls.py
 from django.urls import path
 
 from . import views
+
 
 urlpatterns = [
     path("", views.index, name="index"),

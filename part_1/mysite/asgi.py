@@ -1,12 +1,4 @@
-"""
-ASGI config for mysite project.
-
-It exposes the ASGI callable as a module-level variable named ``application``.
-
-For more information on this file, see
-https://docs.djangoproject.com/en/5.2/howto/deployment/asgi/
-"""
-
+# mysite/asgi.py
 import os
 
 from channels.routing import ProtocolTypeRouter

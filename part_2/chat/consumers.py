@@ -1,12 +1,8 @@
+# chat/consumers.py
 import json
-import logging
 
 from asgiref.sync import async_to_sync
 from channels.generic.websocket import WebsocketConsumer
-
-from .validation import InvalidMessage, parse_message
-
-logger = logging.getLogger(__name__)
 
 
 class ChatConsumer(WebsocketConsumer):
@@ -28,18 +24,9 @@ class ChatConsumer(WebsocketConsumer):
         )
 
     # Receive message from WebSocket
-    def receive(self, text_data=None, bytes_data=None):
-        # Beyond the tutorial: a frame that is not {"message": "<text>"} gets an
-        # error back to its sender alone, instead of a traceback in the server.
-        try:
-            message = parse_message(text_data, bytes_data)
-        except InvalidMessage as error:
-            logger.warning("Refused a frame in room %s: %s", self.room_name, error)
-            self.send(text_data=json.dumps({"error": str(error)}))
-            return
-        # Beyond the tutorial: a blank message is not worth a broadcast.
-        if not message.strip():
-            return
+    def receive(self, text_data):
+        text_data_json = json.loads(text_data)
+        message = text_data_json["message"]
 
         # Send message to room group
         async_to_sync(self.channel_layer.group_send)(

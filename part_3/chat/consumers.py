@@ -1,11 +1,7 @@
+# chat/consumers.py
 import json
-import logging
 
 from channels.generic.websocket import AsyncWebsocketConsumer
-
-from .validation import InvalidMessage, parse_message
-
-logger = logging.getLogger(__name__)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -23,18 +19,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
 
     # Receive message from WebSocket
-    async def receive(self, text_data=None, bytes_data=None):
-        # Beyond the tutorial: a frame that is not {"message": "<text>"} gets an
-        # error back to its sender alone, instead of a traceback in the server.
-        try:
-            message = parse_message(text_data, bytes_data)
-        except InvalidMessage as error:
-            logger.warning("Refused a frame in room %s: %s", self.room_name, error)
-            await self.send(text_data=json.dumps({"error": str(error)}))
-            return
-        # Beyond the tutorial: a blank message is not worth a broadcast.
-        if not message.strip():
-            return
+    async def receive(self, text_data):
+        text_data_json = json.loads(text_data)
+        message = text_data_json["message"]
 
         # Send message to room group
         await self.channel_layer.group_send(

@@ -1,12 +1,4 @@
-"""
-ASGI config for mysite project.
-
-It exposes the ASGI callable as a module-level variable named ``application``.
-
-For more information on this file, see
-https://docs.djangoproject.com/en/5.2/howto/deployment/asgi/
-"""
-
+# mysite/asgi.py
 import os
 
 from channels.auth import AuthMiddlewareStack
@@ -19,18 +11,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
 # is populated before importing code that may import ORM models.
 django_asgi_app = get_asgi_application()
 
-from chat.layer_errors import CloseOnChannelLayerError  # noqa: E402
-from chat.routing import websocket_urlpatterns  # noqa: E402
+from chat.routing import websocket_urlpatterns
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(
-                # Beyond the tutorial: a dead Redis closes the socket with a
-                # message, not a traceback (chat/layer_errors.py).
-                CloseOnChannelLayerError(URLRouter(websocket_urlpatterns))
-            )
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
     }
 )

@@ -1,29 +1,10 @@
-import shutil
-import tempfile
-
+# chat/tests.py
 from channels.testing import ChannelsLiveServerTestCase
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.wait import WebDriverWait
-
-# Beyond the tutorial: drive the Chromium and ChromeDriver that the system
-# installed, headless, so that Selenium never downloads a browser or a driver.
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 class ChatTests(ChannelsLiveServerTestCase):
@@ -33,15 +14,13 @@ class ChatTests(ChannelsLiveServerTestCase):
     def setUpClass(cls):
         super().setUpClass()
         try:
-            cls.profile_dir = tempfile.mkdtemp(prefix="chromium-")
+            # NOTE: Requires "chromedriver" binary to be installed in $PATH
+            # Beyond the tutorial: headless, and allowed to run as root (as CI does);
+            # Selenium Manager still finds the installed Chrome or Chromium.
             options = webdriver.ChromeOptions()
-            options.binary_location = CHROMIUM
-            for flag in CHROMIUM_FLAGS:
-                options.add_argument(flag)
-            options.add_argument(f"--user-data-dir={cls.profile_dir}")
-            cls.driver = webdriver.Chrome(
-                options=options, service=Service(executable_path=CHROMEDRIVER)
-            )
+            options.add_argument("--headless")
+            options.add_argument("--no-sandbox")
+            cls.driver = webdriver.Chrome(options=options)
         except:
             super().tearDownClass()
             raise
@@ -49,7 +28,6 @@ class ChatTests(ChannelsLiveServerTestCase):
     @classmethod
     def tearDownClass(cls):
         cls.driver.quit()
-        shutil.rmtree(cls.profile_dir, ignore_errors=True)
         super().tearDownClass()
 
     def test_when_chat_message_posted_then_seen_by_everyone_in_same_room(self):
@@ -107,12 +85,6 @@ class ChatTests(ChannelsLiveServerTestCase):
         ActionChains(self.driver).send_keys(room_name, Keys.ENTER).perform()
         WebDriverWait(self.driver, 2).until(
             lambda _: room_name in self.driver.current_url
-        )
-        # Beyond the tutorial: a message typed before the socket has opened is
-        # lost, so wait until the room page's chatSocket is OPEN.
-        WebDriverWait(self.driver, 2).until(
-            lambda _: self.driver.execute_script("return chatSocket.readyState") == 1,
-            "The room's WebSocket did not open",
         )
 
     def _open_new_window(self):

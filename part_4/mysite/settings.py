@@ -10,11 +10,7 @@ For the full list of settings and their values, see
 https://docs.djangoproject.com/en/5.2/ref/settings/
 """
 
-import os
 from pathlib import Path
-
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
 
 # Build paths inside the project like this: BASE_DIR / 'subdir'.
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -73,51 +69,6 @@ TEMPLATES = [
 ]
 
 WSGI_APPLICATION = "mysite.wsgi.application"
-ASGI_APPLICATION = "mysite.asgi.application"
-
-# Beyond the tutorial: the tutorial's Redis layer when REDIS_URL names a server
-# (redis://127.0.0.1:6379), otherwise the in-memory layer, which needs nothing
-# installed but cannot carry messages from one server process to another.
-REDIS_URL = os.environ.get("REDIS_URL")
-# Beyond the tutorial: a channel holds at most CAPACITY undelivered messages,
-# each for at most EXPIRY seconds; past either, a group message is silently
-# dropped. The defaults, 100 and 60 s, lose messages as soon as 200 people post
-# at once. More costs memory, and only while a client lags behind.
-CHANNEL_CAPACITY = 2500
-CHANNEL_EXPIRY = 300
-if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {
-                "hosts": [
-                    {
-                        "address": REDIS_URL,
-                        # Beyond the tutorial: redis-py's pool of 100 fails with
-                        # MaxConnectionsError beyond about 100 busy clients.
-                        "max_connections": 1000,
-                        # Beyond the tutorial: once Redis restarts, every pooled
-                        # connection is dead; retry a command on a new one.
-                        "retry": Retry(ExponentialBackoff(cap=1), retries=3),
-                    }
-                ],
-                "capacity": CHANNEL_CAPACITY,
-                "expiry": CHANNEL_EXPIRY,
-            },
-        },
-    }
-else:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
-            "CONFIG": {"capacity": CHANNEL_CAPACITY, "expiry": CHANNEL_EXPIRY},
-        },
-    }
-
-# Beyond the tutorial: the longest chat message accepted, in characters; a
-# longer one gets an error back. (runserver's Daphne drops any connection that
-# sends a frame over 1 MiB: DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE.)
-CHAT_MESSAGE_MAX_LENGTH = 10_000
 
 
 # Database
@@ -127,9 +78,9 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": BASE_DIR / "db.sqlite3",
-        # The live server runs in another process, which cannot share an
-        # in-memory SQLite database: the test database gets a file of its own.
         "TEST": {
+            # Beyond the tutorial: a file of its own; the tutorial names db.sqlite3,
+            # the development database, which every test run would delete.
             "NAME": BASE_DIR / "db_test.sqlite3",
         },
     }
@@ -176,3 +127,14 @@ STATIC_URL = "static/"
 # https://docs.djangoproject.com/en/5.2/ref/settings/#default-auto-field
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Daphne
+ASGI_APPLICATION = "mysite.asgi.application"
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [("127.0.0.1", 6379)],
+        },
+    },
+}

@@ -1,0 +1,150 @@
+"""Headless Chrome or Chromium through Selenium, and a learner's view of one chat window.
+
+The browser is found, not assumed: `webdriver.Chrome(options)` lets Selenium
+Manager find the installed Chrome or Chromium and its driver (Debian's
+/usr/bin/chromium and /usr/bin/chromedriver, Chrome on macOS and Windows).
+SE_BROWSER_PATH and SE_CHROMEDRIVER name others; SE_OFFLINE=true keeps
+Selenium Manager off the network. Every wait polls a condition
+(harness/waiting.py), never a sleep.
+"""
+
+import tempfile
+
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from harness.waiting import wait_for
+
+CHROME_FLAGS = (
+    "--headless",
+    "--no-sandbox",  # Chrome refuses to start as root without it (CI, containers)
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    # Nothing but the page under test: no updates, sync or background traffic.
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+def start_chrome(profile_dir: str) -> webdriver.Chrome:
+    options = webdriver.ChromeOptions()
+    for flag in CHROME_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile_dir}")
+    options.add_argument("--window-size=1000,700")
+    # Keep the page's console, so a failing test can show it.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(options=options)
+
+
+def new_profile_dir() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="chrome-profile-")
+
+
+class ChatWindow:
+    """One browser window, used the way a learner uses the chat."""
+
+    def __init__(self, driver, base_url):
+        self.driver = driver
+        self.base_url = base_url
+        driver.switch_to.new_window("window")
+        self.handle = driver.current_window_handle
+
+    def _focus(self):
+        self.driver.switch_to.window(self.handle)
+        return self.driver
+
+    def wait_until(self, condition, message):
+        self._focus()
+        return wait_for(condition, message)
+
+    # --- the index page ---
+
+    def open_path(self, path):
+        self._focus().get(self.base_url + path)
+
+    def open_index(self):
+        self.open_path("/chat/")
+
+    def enter_room(self, room_name, press="enter"):
+        """Type a room name on the index page and press Enter or click the button."""
+        self.open_index()
+        self.find("#room-name-input").send_keys(room_name)
+        if press == "enter":
+            self.find("#room-name-input").send_keys(Keys.ENTER)
+        else:
+            self.find("#room-name-submit").click()
+        room_path = "/chat/" + room_name + "/"
+        self.wait_until(
+            lambda: self.path() == room_path,
+            f"the index page did not go to {room_path}",
+        )
+
+    # --- the room page ---
+
+    def open_room(self, room_name):
+        self.open_path(f"/chat/{room_name}/")
+        self.wait_until_connected()
+
+    def reload(self):
+        self._focus().refresh()  # returns once the new page has loaded
+        self.wait_until_connected()
+
+    def wait_until_connected(self):
+        """Wait for the room page's chatSocket to be OPEN: typing earlier loses it."""
+        self.wait_until(
+            lambda: (
+                self.script(
+                    "return typeof chatSocket !== 'undefined' && chatSocket.readyState"
+                )
+                == 1
+            ),
+            f"the room page at {self.path()} never opened its WebSocket",
+        )
+
+    def post(self, message, press="enter"):
+        field = self.find("#chat-message-input")
+        field.send_keys(message)
+        if press == "enter":
+            field.send_keys(Keys.ENTER)
+        else:
+            self.find("#chat-message-submit").click()
+
+    def chat_lines(self):
+        return self.find("#chat-log").get_property("value").splitlines()
+
+    def wait_for_lines(self, expected, who="this window"):
+        """Wait until the chat log shows exactly these lines, in this order."""
+        expected = list(expected)
+        try:
+            self.wait_until(lambda: self.chat_lines() == expected, "")
+        except Exception:
+            raise AssertionError(
+                f"{who} should show {expected} in #chat-log, "
+                f"but shows {self.chat_lines()}"
+            ) from None
+
+    # --- small helpers ---
+
+    def find(self, css):
+        return self._focus().find_element(By.CSS_SELECTOR, css)
+
+    def script(self, source, *args):
+        return self._focus().execute_script(source, *args)
+
+    def path(self):
+        """The page's path as the learner typed it (the browser percent-encodes it)."""
+        return self.script("return decodeURIComponent(location.pathname)")
+
+    def title(self):
+        return self._focus().title
+
+    def focused_id(self):
+        return self._focus().switch_to.active_element.get_attribute("id")
+
+    def close(self):
+        self._focus().close()

@@ -1,0 +1,61 @@
+"""A WebSocket client that speaks the chat's JSON, as the room page does."""
+
+import json
+import socket
+import struct
+from contextlib import contextmanager
+
+from websockets.sync.client import connect
+
+from harness.waiting import WAIT
+
+PAGE_ORIGIN = "the page's own"
+
+
+def room_connection(server, room, origin=PAGE_ORIGIN):
+    """Open the WebSocket of a room on a stage's server. The Origin header is
+    the server's own page, as a browser sends it, unless given (None: none)."""
+    if origin == PAGE_ORIGIN:
+        origin = server.origin
+    return chat_connection(server.socket_url(room), origin)
+
+
+@contextmanager
+def chat_connection(ws_url, origin):
+    """Open a WebSocket with the given Origin header; close it on the way out."""
+    with connect(ws_url, origin=origin, open_timeout=WAIT) as websocket:
+        yield ChatClient(websocket, ws_url)
+
+
+class ChatClient:
+    def __init__(self, websocket, ws_url):
+        self.socket = websocket
+        self.url = ws_url
+
+    def send_message(self, text):
+        self.send_json({"message": text})
+
+    def send_json(self, data):
+        self.socket.send(json.dumps(data))
+
+    def send_frame(self, data):
+        """Send a raw frame: text for str, binary for bytes."""
+        self.socket.send(data)
+
+    def reset(self):
+        """Vanish like a crashed client: a TCP reset, no WebSocket close frame."""
+        raw = self.socket.socket
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        raw.close()
+
+    def receive_json(self, timeout=WAIT):
+        try:
+            return json.loads(self.socket.recv(timeout=timeout))
+        except TimeoutError:
+            raise TimeoutError(
+                f"a client of {self.url} waited {timeout} s and received nothing: "
+                "the server never sent it the message it should have"
+            ) from None
+
+    def receive_messages(self, count):
+        return [self.receive_json()["message"] for _ in range(count)]

@@ -1,0 +1,95 @@
+"""A room full of clients that all talk at once: who received what, in what order."""
+
+import asyncio
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+
+from websockets.asyncio.client import connect
+
+from harness.waiting import SCALE
+
+QUIET = 5 * SCALE  # seconds without a message: what has not arrived is lost
+
+
+@dataclass
+class Burst:
+    received: list  # per client: (sender, number, latency in seconds), as they came
+    seconds: float  # from the first message sent to the last one received
+
+
+async def chat_burst(
+    ws_url, origin, clients, messages_each, timeout, quiet=QUIET
+) -> Burst:
+    """Connect `clients` to one room; each sends `messages_each` as fast as it
+    can. Returns what every client received, once
+    every client has all it should, or nothing has arrived for `quiet` seconds,
+    or `timeout` seconds have passed."""
+    expected = clients * messages_each
+    sockets = await asyncio.gather(
+        *(connect(ws_url, origin=origin, max_queue=None) for _ in range(clients))
+    )
+    received = [[] for _ in sockets]
+
+    loop = asyncio.get_running_loop()
+    last_arrival = loop.time()
+
+    async def listen(inbox, socket):
+        nonlocal last_arrival
+        while len(inbox) < expected:
+            message = json.loads(await socket.recv())["message"]
+            last_arrival = loop.time()
+            sender, number, sent_at = message.split(":")
+            inbox.append((int(sender), int(number), last_arrival - float(sent_at)))
+
+    async def talk(sender, socket):
+        for number in range(messages_each):
+            sent_at = loop.time()  # one clock: every client is in this process
+            await socket.send(json.dumps({"message": f"{sender}:{number}:{sent_at}"}))
+
+    try:
+        listeners = [
+            asyncio.create_task(listen(inbox, socket))
+            for inbox, socket in zip(received, sockets, strict=True)
+        ]
+        first_sent = loop.time()
+        await asyncio.gather(*(talk(n, socket) for n, socket in enumerate(sockets)))
+        deadline = loop.time() + timeout
+        pending = listeners
+        while pending and loop.time() < deadline:
+            if loop.time() - last_arrival > quiet:
+                break  # the rest is lost, not late
+            _, pending = await asyncio.wait(pending, timeout=1)
+        for listener in listeners:
+            listener.cancel()
+        # A listener whose socket was closed on it ends with an error: that
+        # shows as lost messages below.
+        await asyncio.gather(*listeners, return_exceptions=True)
+    finally:
+        await asyncio.gather(*(socket.close() for socket in sockets))
+    return Burst(received, max(last_arrival - first_sent, 1e-9))
+
+
+def inbox_faults(inbox, expected):
+    """(lost, duplicated, senders out of order) in one client's inbox."""
+    delivered = [(sender, number) for sender, number, _ in inbox]
+    by_sender = defaultdict(list)
+    for sender, number in delivered:
+        by_sender[sender].append(number)
+    lost = expected - len(set(delivered))
+    duplicated = len(delivered) - len(set(delivered))
+    reordered = sum(numbers != sorted(numbers) for numbers in by_sender.values())
+    return lost, duplicated, reordered
+
+
+def delivery_problems(received, clients, messages_each):
+    """Describe every loss, duplicate and reordering; an empty list means none."""
+    problems = []
+    for client, inbox in enumerate(received):
+        lost, duplicated, reordered = inbox_faults(inbox, clients * messages_each)
+        if lost or duplicated or reordered:
+            problems.append(
+                f"client {client}: {lost} lost, {duplicated} duplicated, "
+                f"{reordered} senders out of order"
+            )
+    return problems

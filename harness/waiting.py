@@ -1,0 +1,34 @@
+"""Explicit waits, and every time limit of the suite in one place.
+
+A wait polls a condition until it holds, never a fixed sleep. Every limit
+below is multiplied by HARNESS_TIME_SCALE (default 1): set it to 3 on a slow
+machine rather than editing numbers.
+"""
+
+import os
+import time
+
+SCALE = float(os.environ.get("HARNESS_TIME_SCALE", "1"))
+
+WAIT = 5 * SCALE  # anything a learner would see "at once"
+SERVER_START = 20 * SCALE  # a stage's runserver, or Redis, to listen
+SERVER_STOP = 5 * SCALE  # a server to exit after SIGTERM
+SUBPROCESS = 120 * SCALE  # a whole manage.py command (check, test)
+TEST_TIMEOUT = 120 * SCALE  # any single test (pytest-timeout)
+# Only for checks that something does NOT arrive: how long to listen for it.
+SILENCE = 0.5 * SCALE
+POLL = 0.05  # seconds between two looks at a condition
+
+
+def wait_for(condition, message, timeout=WAIT):
+    """Return condition()'s first truthy value; raise TimeoutError(message)
+    once timeout seconds have passed. An exception from condition() ends the
+    wait at once (a server that died need not be waited for)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{message} (waited {timeout:g} s)")
+        time.sleep(POLL)

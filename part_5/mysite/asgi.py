@@ -1,0 +1,29 @@
+# mysite/asgi.py
+import os
+
+from channels.auth import AuthMiddlewareStack
+from channels.routing import ProtocolTypeRouter, URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+# Initialize Django ASGI application early to ensure the AppRegistry
+# is populated before importing code that may import ORM models.
+django_asgi_app = get_asgi_application()
+
+# Beyond the tutorial: a dead Redis closes the socket with a message, not a
+# traceback (chat/layer_errors.py).
+from chat.layer_errors import CloseOnChannelLayerError
+from chat.routing import websocket_urlpatterns
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(
+                # Beyond the tutorial: CloseOnChannelLayerError around the routes.
+                CloseOnChannelLayerError(URLRouter(websocket_urlpatterns))
+            )
+        ),
+    }
+)

@@ -1,0 +1,239 @@
+"""The suite's fixtures and its one rule for which test runs against which stage.
+
+A test that takes `stage` is generated once for every stage folder and layer;
+its markers say which of them it is about, and the rest are deselected
+(reported as deselected, never as skipped):
+
+- `since_part(n)`: behaviour that part n adds; runs against part n and later.
+- `before_part(n)`: a fact about the parts before n (part n changes it).
+- `layer(name)`: needs the suite's own "redis" (or "memory") layer.
+- `any_layer`: does not involve the channel layer; runs once per part.
+- `repository`: about this repository, not about a learner's project:
+  `make check` leaves these out. A test that takes no `stage` must carry it.
+"""
+
+import itertools
+import re
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from harness.browser import ChatWindow, new_profile_dir, start_chrome
+from harness.clients import PAGE_ORIGIN, room_connection
+from harness.redis import start_redis
+from harness.servers import start_stage
+from harness.stages import LAYERS, PARTS, REPO, stages
+
+ARTIFACTS = REPO / "test-artifacts"
+STAGE_MARKERS = ("since_part", "before_part", "layer", "any_layer")
+
+
+def pytest_configure(config):
+    for line in (
+        "since_part(n): behaviour that part n adds; runs against part n and later",
+        "before_part(n): a fact about the parts before n; runs against those",
+        "layer(name): needs the suite's own channel layer of that name",
+        "any_layer: does not involve the channel layer; runs once per part",
+        "repository: about this repository itself; make check leaves it out",
+        "browser: drives headless Chrome (deselect with -m 'not browser')",
+    ):
+        config.addinivalue_line("markers", line)
+
+
+def pytest_generate_tests(metafunc):
+    """Every stage test is generated for every stage; selection comes later."""
+    if "stage" in metafunc.fixturenames:
+        project = metafunc.config.getoption("project")
+        every_stage = list(stages(project=project))
+        metafunc.parametrize("stage", every_stage, ids=str, scope="session")
+
+
+def is_about(item, stage) -> bool:
+    """Do the test's markers make it about this stage?"""
+    since = item.get_closest_marker("since_part")
+    before = item.get_closest_marker("before_part")
+    only = item.get_closest_marker("layer")
+    return (
+        (since is None or stage.part >= since.args[0])
+        and (before is None or stage.part < before.args[0])
+        and (only is None or stage.layer == only.args[0])
+    )
+
+
+def is_selected(item, stage, config) -> bool:
+    """Is this stage among those the command line asked for?"""
+    parts = config.getoption("part") or PARTS
+    layers = config.getoption("layer") or LAYERS
+    if stage.part not in parts:
+        return False
+    if stage.project or not stage.has_layer:
+        return True
+    if item.get_closest_marker("any_layer"):
+        return stage.layer == layers[0]  # once per part: the first layer asked for
+    return stage.layer in layers
+
+
+def pytest_collection_modifyitems(config, items):
+    kept, deselected = [], []
+    for item in items:
+        stage = getattr(item, "callspec", None) and item.callspec.params.get("stage")
+        markers = [name for name in STAGE_MARKERS if item.get_closest_marker(name)]
+        if stage is None and markers:
+            raise pytest.UsageError(
+                f"{item.nodeid} is marked {markers} but takes no `stage`: "
+                "stage markers only apply to tests that run against a stage"
+            )
+        if stage is None and not item.get_closest_marker("repository"):
+            raise pytest.UsageError(
+                f"{item.nodeid} takes no `stage`, so it is about the repository "
+                "itself: mark it `repository`"
+            )
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+        if stage is None or (
+            is_about(item, stage) and is_selected(item, stage, config)
+        ):
+            kept.append(item)
+        else:
+            deselected.append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test, for the failure artifacts below."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def failed(request) -> bool:
+    report = getattr(request.node, "report_call", None)
+    return report is None or report.failed
+
+
+def artifact_path(request, suffix) -> Path:
+    name = re.sub(r"[^\w.-]+", "_", request.node.nodeid)
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / f"{name}{suffix}"
+
+
+# --- servers ---
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A real Redis server, started for this test run on a free local port."""
+    with start_redis(tmp_path_factory.mktemp("redis")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_url(stage, request):
+    """The Redis the stage's layer uses; None for the in-memory layer (and for
+    a learner's project, which uses whatever its settings say)."""
+    if stage.layer != "redis":
+        return None
+    return request.getfixturevalue("redis_server").url()
+
+
+@pytest.fixture(scope="session")
+def server(stage, redis_url, tmp_path_factory):
+    """The stage's own server, started once for all the tests of that stage."""
+    log_path = tmp_path_factory.mktemp(str(stage)) / "runserver.log"
+    with start_stage(stage, log_path, redis_url) as running:
+        yield running
+
+
+@pytest.fixture
+def private_server(stage, tmp_path):
+    """A server of the stage for this test alone, for tests that break it or
+    its Redis: `server = private_server(redis_url)`."""
+    numbers = itertools.count(1)
+    with ExitStack() as running:
+
+        def start(redis_url=None):
+            log_path = tmp_path / f"runserver-{next(numbers)}.log"
+            return running.enter_context(start_stage(stage, log_path, redis_url))
+
+        yield start
+
+
+@pytest.fixture
+def server_log(server, request):
+    """The part of the server's log written during this test, printed on failure."""
+    start = len(server.log())
+    yield lambda: server.log()[start:]
+    if failed(request):
+        print(f"\n--- {server.name} log during this test ---\n{server.log()[start:]}")
+
+
+# --- the browser ---
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chrome for the whole run; each test opens its own windows."""
+    with new_profile_dir() as profile_dir:
+        driver = start_chrome(profile_dir)
+        try:
+            yield driver
+        finally:
+            driver.quit()
+
+
+@pytest.fixture
+def open_window_on(browser, request):
+    """Open a new browser window on any server: `open_window_on(server)`."""
+    windows = []
+
+    def open_new(on_server):
+        window = ChatWindow(browser, on_server.base_url)
+        windows.append(window)
+        return window
+
+    yield open_new
+    if failed(request):
+        save_browser_artifacts(browser, windows, request)
+    for window in windows:
+        window.close()
+    browser.switch_to.window(browser.window_handles[0])
+
+
+@pytest.fixture
+def open_window(open_window_on, server, server_log):
+    """Open a new browser window on the stage: `alice = open_window()`."""
+    return lambda: open_window_on(server)
+
+
+def save_browser_artifacts(browser, windows, request):
+    for number, window in enumerate(windows, start=1):
+        browser.switch_to.window(window.handle)
+        screenshot = artifact_path(request, f"-window{number}.png")
+        browser.save_screenshot(str(screenshot))
+        console = artifact_path(request, f"-window{number}-console.log")
+        console.write_text(
+            "\n".join(
+                f"{entry['level']} {entry['message']}"
+                for entry in browser.get_log("browser")
+            )
+        )
+        print(f"\nwindow {number}: screenshot {screenshot}, console log {console}")
+
+
+# --- WebSocket clients ---
+
+
+@pytest.fixture
+def chat_client(server, server_log):
+    """Connect a WebSocket client to a room, with the page's own Origin."""
+    with ExitStack() as open_clients:
+
+        def connect_to(room_name, origin=PAGE_ORIGIN):
+            connection = room_connection(server, room_name, origin)
+            return open_clients.enter_context(connection)
+
+        yield connect_to

@@ -1,0 +1,124 @@
+"""On Redis: several server processes share one chat (parts 2 to 5), and in
+part 5 Redis trouble reaches the learner as a clear message, never a hang or a
+traceback. The tutorial's parts fail with a traceback instead: a fact asserted
+here too, named after the part 5 change that lifts it."""
+
+from contextlib import ExitStack
+from urllib.request import urlopen
+
+import pytest
+import redis
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from harness.clients import room_connection
+from harness.redis import start_redis
+from harness.servers import free_port, start_stage
+from harness.waiting import WAIT
+
+pytestmark = [pytest.mark.since_part(2), pytest.mark.layer("redis")]
+
+UNREACHABLE_CLOSE_CODE = 4503  # part_5/chat/layer_errors.py
+
+
+@pytest.fixture(scope="session")
+def second_server(stage, redis_url, tmp_path_factory):
+    """Another server process of the same stage, on the same Redis."""
+    log_path = tmp_path_factory.mktemp(f"{stage}-second") / "runserver.log"
+    with start_stage(stage, log_path, redis_url) as running:
+        yield running
+
+
+def test_two_server_processes_share_one_chat(stage, server, second_server):
+    with ExitStack() as clients:
+        alice = clients.enter_context(room_connection(server, "shared"))
+        bob = clients.enter_context(room_connection(second_server, "shared"))
+        carol = clients.enter_context(room_connection(second_server, "elsewhere"))
+
+        alice.send_message("from process 1")
+        bob.send_message("from process 2")
+        for client in (alice, bob):
+            assert sorted(client.receive_messages(2)) == [
+                "from process 1",
+                "from process 2",
+            ]
+        carol.send_message("only elsewhere")
+        assert carol.receive_messages(1) == ["only elsewhere"]
+
+
+def dead_redis_url():
+    return f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+
+
+@pytest.mark.before_part(5)
+@pytest.mark.repository
+def test_layer_errors_lifts_a_dead_redis_failing_with_a_traceback(private_server):
+    server = private_server(dead_redis_url())
+    assert urlopen(server.page_url()).status == 200  # pages need no Redis
+    with pytest.raises(InvalidStatus) as refused:
+        with room_connection(server, "lobby"):
+            pass
+    assert refused.value.response.status_code == 500
+    assert "Traceback" in server.log() and "ConnectionError" in server.log()
+
+
+@pytest.mark.since_part(5)
+def test_redis_down_at_start_gives_a_clear_message(
+    stage, private_server, open_window_on
+):
+    redis_url = dead_redis_url()
+    server = private_server(redis_url)
+    assert urlopen(server.page_url()).status == 200  # pages need no Redis
+
+    with room_connection(server, "lobby") as client:
+        assert "cannot reach" in client.receive_json()["error"]
+        with pytest.raises(ConnectionClosed) as closed:
+            client.receive_json()
+    assert closed.value.rcvd.code == UNREACHABLE_CLOSE_CODE
+
+    window = open_window_on(server)
+    window.open_path("/chat/lobby/")
+    window.wait_until(
+        lambda: (
+            "cannot reach" in window.find("#chat-status").text
+            and "Disconnected" in window.find("#chat-status").text
+        ),
+        "the room page should say that the chat server cannot reach Redis",
+    )
+    log = server.log()
+    assert "Traceback" not in log
+    refusals = [line for line in log.splitlines() if "the channel layer failed" in line]
+    dead_address = redis_url.removeprefix("redis://").removesuffix("/0")
+    assert refusals and all(dead_address in line for line in refusals)
+
+
+@pytest.mark.since_part(5)
+def test_redis_restart_closes_sockets_then_new_ones_chat(
+    stage, private_server, tmp_path
+):
+    with start_redis(tmp_path / "redis", password="s3cret") as redis_server:
+        redis_url = redis_server.url(db=2)
+        server = private_server(redis_url)
+        with (
+            room_connection(server, "restart") as alice,
+            room_connection(server, "restart") as bob,
+        ):
+            alice.send_message("before")
+            for client in (alice, bob):
+                assert client.receive_messages(1) == ["before"]
+            # The URL's password and database number were used.
+            assert redis.Redis.from_url(redis_url).exists("asgi:group:chat_restart")
+
+            redis_server.stop()
+            for client in (alice, bob):  # an error, then a close: never a hang
+                assert "cannot reach" in client.receive_json(timeout=WAIT)["error"]
+                with pytest.raises(ConnectionClosed):
+                    client.receive_json(timeout=WAIT)
+
+    with start_redis(tmp_path / "redis", port=redis_server.port, password="s3cret"):
+        with (
+            room_connection(server, "restart") as alice,
+            room_connection(server, "restart") as bob,
+        ):
+            alice.send_message("after")
+            assert bob.receive_messages(1) == ["after"]
+    assert "Traceback" not in server.log()

@@ -1,0 +1,216 @@
+"""The stage folders as a learner reads them: parts 1 to 4 the tutorial's code,
+each one step from the one before, part 5 everything beyond it, marked."""
+
+import ast
+import difflib
+import subprocess
+import sys
+
+import pytest
+
+from harness.projects import copy_stage, edit
+from harness.stages import BEYOND_PART, PARTS, REPO, TUTORIAL_PARTS, Stage
+from harness.waiting import SUBPROCESS
+
+MARK = "Beyond the tutorial"
+
+# The files each part adds to or changes in the part before it.
+STEPS = {
+    2: {
+        "README.md",
+        "chat/consumers.py",
+        "chat/routing.py",
+        "chat/templates/chat/room.html",
+        "chat/urls.py",
+        "chat/views.py",
+        "mysite/asgi.py",
+        "mysite/settings.py",
+    },
+    3: {"README.md", "chat/consumers.py"},
+    4: {"README.md", "chat/tests.py", "mysite/settings.py"},
+    5: {
+        "README.md",
+        "chat/consumers.py",
+        "chat/layer_errors.py",
+        "chat/routing.py",
+        "chat/templates/chat/index.html",
+        "chat/templates/chat/room.html",
+        "chat/urls.py",
+        "chat/validation.py",
+        "chat/views.py",
+        "mysite/asgi.py",
+        "mysite/settings.py",
+    },
+}
+# Where part 4 departs from the tutorial, as its README lists: the browser it
+# starts and the test database's file name.
+PART_4_DEVIATIONS = {"chat/tests.py": 1, "mysite/settings.py": 1}
+
+
+def git_files(*paths):
+    """The files git tracks or would track: what a learner's clone holds."""
+    command = ["git", "ls-files", "--cached", "--others", "--exclude-standard"]
+    listing = subprocess.run(
+        [*command, "--", *paths], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    return [name for name in listing.stdout.splitlines() if (REPO / name).exists()]
+
+
+def stage_files(part):
+    folder = f"part_{part}"
+    return {
+        name.removeprefix(folder + "/"): (REPO / name).read_text()
+        for name in git_files(folder)
+    }
+
+
+pytestmark = pytest.mark.repository
+
+
+@pytest.mark.parametrize("part", sorted(STEPS))
+def test_each_stage_changes_only_the_files_of_its_step(part):
+    before, after = stage_files(part - 1), stage_files(part)
+    changed = {
+        name
+        for name in before.keys() | after.keys()
+        if before.get(name) != after.get(name)
+    }
+    assert changed == STEPS[part], (
+        f"part_{part - 1} -> part_{part} should change exactly "
+        f"{sorted(STEPS[part])}; unexpected: {sorted(changed - STEPS[part])}, "
+        f"missing: {sorted(STEPS[part] - changed)}"
+    )
+
+
+@pytest.mark.parametrize("part", TUTORIAL_PARTS)
+def test_the_tutorial_stages_mark_only_part_4s_allowed_deviations(part):
+    marked = {
+        name: text.count(MARK)
+        for name, text in stage_files(part).items()
+        if MARK in text and name != "README.md"
+    }
+    assert marked == (PART_4_DEVIATIONS if part == 4 else {})
+
+
+def test_every_change_part_5_makes_is_marked():
+    """Each hunk of `make diff-part-5` says why, in a `Beyond the tutorial` line."""
+    before, after = stage_files(4), stage_files(BEYOND_PART)
+    unmarked = []
+    for name in sorted(STEPS[BEYOND_PART] - {"README.md"}):
+        old, new = before.get(name, "").splitlines(), after[name].splitlines()
+        if not old:  # a file of its own: its first lines say why it exists
+            if MARK not in "\n".join(new[:3]):
+                unmarked.append(f"{name} (new file)")
+            continue
+        matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+        for group in matcher.get_grouped_opcodes(n=2):
+            hunk = [line for *_, j1, j2 in group for line in new[j1:j2]]
+            if MARK not in "\n".join(hunk):
+                unmarked.append(f"{name}: {group[0][3] + 1}")
+    assert not unmarked, f"changes from part 4 without a '{MARK}' comment: {unmarked}"
+
+
+def consumer_class(part):
+    tree = ast.parse((REPO / f"part_{part}/chat/consumers.py").read_text())
+    consumer = next(
+        node
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and node.name == "ChatConsumer"
+    )
+    return consumer, tree
+
+
+@pytest.mark.parametrize(
+    ("part", "base", "handler_type"),
+    [
+        (2, "WebsocketConsumer", ast.FunctionDef),
+        (3, "AsyncWebsocketConsumer", ast.AsyncFunctionDef),
+        (4, "AsyncWebsocketConsumer", ast.AsyncFunctionDef),
+        (5, "AsyncWebsocketConsumer", ast.AsyncFunctionDef),
+    ],
+)
+def test_consumer_is_sync_in_part_2_and_async_from_part_3(part, base, handler_type):
+    consumer, tree = consumer_class(part)
+    assert [ast.unparse(b) for b in consumer.bases] == [base]
+    for method in consumer.body:
+        if isinstance(method, ast.FunctionDef | ast.AsyncFunctionDef):
+            assert isinstance(method, handler_type), (
+                f"part_{part}: {method.name} should be {handler_type.__name__}"
+            )
+    uses_async_to_sync = "async_to_sync" in {
+        node.id for node in ast.walk(tree) if isinstance(node, ast.Name)
+    }
+    assert uses_async_to_sync == (base == "WebsocketConsumer")
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_no_stage_imports_another_stage_or_the_repository(part):
+    others = ("harness", "tests", "tools", *(f"part_{p}" for p in PARTS))
+    for path in (REPO / f"part_{part}").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = {
+            name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for name in (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [alias.name for alias in node.names]
+            )
+        }
+        assert not imported & set(others), f"{path} imports {imported & set(others)}"
+
+
+def test_no_database_cache_or_venv_is_tracked():
+    assert not [
+        name
+        for name in git_files(".")
+        if name.endswith(".sqlite3") or "__pycache__/" in name or "venv/" in name
+    ]
+
+
+def manage_py(stage, redis_url, *arguments, cwd=None):
+    return subprocess.run(
+        [sys.executable, "manage.py", *arguments],
+        cwd=cwd or stage.folder,
+        env=stage.environment(redis_url),
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS,
+    )
+
+
+def test_manage_py_check_is_clean(stage, redis_url):
+    result = manage_py(stage, redis_url, "check")
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.browser
+@pytest.mark.since_part(4)
+def test_part_4_own_selenium_tests_pass_and_keep_the_development_database(
+    stage, redis_url, tmp_path
+):
+    project = copy_stage(stage.part, tmp_path)
+    (project / "db.sqlite3").write_bytes(b"")  # the learner's development data
+    result = manage_py(stage, redis_url, "test", "chat.tests", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Ran 2 tests" in result.stderr and "OK" in result.stderr
+    assert (project / "db.sqlite3").exists()
+
+
+@pytest.mark.browser
+def test_a_test_database_of_its_own_lifts_the_tutorial_deleting_the_development_one(
+    tmp_path,
+):
+    project = copy_stage(4, tmp_path)
+    edit(
+        project,
+        "mysite/settings.py",
+        'BASE_DIR / "db_test.sqlite3"',
+        'BASE_DIR / "db.sqlite3"',
+    )
+    (project / "db.sqlite3").write_bytes(b"")
+    result = manage_py(Stage(4), None, "test", "chat.tests", "--noinput", cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not (project / "db.sqlite3").exists(), "the tutorial's TEST NAME keeps it"

@@ -1,0 +1,78 @@
+"""The learners' tools that start servers: they work, and stop what they start."""
+
+import re
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from harness.clients import room_connection
+from harness.redis import TUTORIAL_PORT, answers_ping
+from harness.servers import StageUrls, is_listening
+from harness.stages import REPO
+from harness.waiting import SERVER_STOP, wait_for
+
+pytestmark = pytest.mark.repository
+
+
+def test_make_run_cluster_serves_one_chat_from_two_processes():
+    command = [sys.executable, "-m", "tools.cluster", "--part", "5", "--port", "0"]
+    cluster = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        urls = []
+        for line in cluster.stdout:  # the cluster prints one URL per process
+            urls += re.findall(r"(http://127\.0\.0\.1:\d+)/chat/", line)
+            if line.startswith("Open the room"):
+                break
+        assert len(urls) == 2, f"expected two server URLs, got {urls}"
+        first, second = (StageUrls(int(url.rsplit(":", 1)[1])) for url in urls)
+        with room_connection(first, "cluster") as alice:
+            with room_connection(second, "cluster") as bob:
+                alice.send_message("across processes")
+                assert bob.receive_messages(1) == ["across processes"]
+    finally:
+        cluster.send_signal(signal.SIGINT)  # what Ctrl-C does
+        cluster.wait(timeout=SERVER_STOP * 2)
+    for url in urls:
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), 1)
+
+
+def test_the_tutorials_redis_runs_for_a_command_and_stops_after():
+    if is_listening(TUTORIAL_PORT):
+        pytest.skip("a server already listens on 6379; the tool would reuse it")
+    script = "from harness.redis import answers_ping; print(answers_ping(6379))"
+    result = subprocess.run(
+        [sys.executable, "-m", "tools.redis", "--", sys.executable, "-c", script],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=SERVER_STOP * 4,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        "Redis on redis://127.0.0.1:6379/0 (started for this command)" in result.stdout
+    )
+    assert result.stdout.rstrip().endswith("True"), "the command saw Redis on 6379"
+    wait_for(lambda: not answers_ping(TUTORIAL_PORT), "Redis on 6379 was stopped")
+
+
+def test_something_else_on_6379_is_named_in_one_line():
+    if is_listening(TUTORIAL_PORT):
+        pytest.skip("a server already listens on 6379")
+    with socket.create_server(("127.0.0.1", TUTORIAL_PORT)) as impostor:
+        impostor.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "tools.redis", "--", "true"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=SERVER_STOP * 4,
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Port 6379 is taken by something that is not Redis: stop it, or the "
+        "tutorial's CHANNEL_LAYERS cannot reach Redis there."
+    ]

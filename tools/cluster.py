@@ -1,0 +1,57 @@
+"""`make run-cluster`: one stage as several server processes sharing one Redis.
+
+Starts a Redis server (the system's redis-server, else the one installed with
+the requirements) with its data under .run/, then PROCESSES servers of the
+stage on consecutive ports from PORT, all on the Redis channel layer. Open a
+room on each port: every message reaches every window, whichever process
+serves it. Ctrl-C stops them all.
+"""
+
+import argparse
+import signal
+import sys
+from contextlib import ExitStack
+
+from harness.redis import start_redis
+from harness.servers import free_port, start_stage
+from harness.stages import REPO, Stage
+
+RUN = REPO / ".run" / "cluster"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", type=int, choices=(2, 3, 4, 5), default=5)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument(
+        "--port", type=int, default=8000, help="the first port (0: any free ones)"
+    )
+    parser.add_argument("--redis-port", type=int, help="default: a free one")
+    args = parser.parse_args()
+    stage = Stage(args.part, "redis")
+
+    with ExitStack() as running:
+        redis = running.enter_context(start_redis(RUN / "redis", args.redis_port))
+        print(f"Redis on {redis.url()} (log: {redis.log_path.relative_to(REPO)})")
+        for number in range(args.processes):
+            port = args.port + number if args.port else free_port()
+            log_path = RUN / f"part_{args.part}-{port}.log"
+            server = running.enter_context(
+                start_stage(stage, log_path, redis.url(), port)
+            )
+            print(
+                f"part_{args.part} process {number + 1}: {server.room_url('lobby')} "
+                f"(log: {log_path.relative_to(REPO)})"
+            )
+        print("Open the room on each port and chat. Ctrl-C stops everything.")
+        sys.stdout.flush()
+        # A kill (SIGTERM) stops the servers too, like Ctrl-C.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            signal.pause()  # until Ctrl-C (or a kill) arrives
+        except KeyboardInterrupt:
+            print("\nStopping.")
+
+
+if __name__ == "__main__":
+    main()

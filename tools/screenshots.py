@@ -1,0 +1,63 @@
+"""`make screenshots`: what a learner should see at each stage, as PNG files.
+
+Each stage runs as the tests run it (its own runserver, in-memory layer) and
+headless Chrome takes the pictures: the index page, part 1's 404 for a room,
+and from part 2 on a room where two windows have chatted.
+"""
+
+import tempfile
+from pathlib import Path
+
+from harness.browser import ChatWindow, new_profile_dir, start_chrome
+from harness.servers import start_stage
+from harness.stages import PARTS, REPO, Stage
+
+SCREENSHOTS = REPO / "screenshots"
+CONVERSATION = [("alice", "Hello, is anyone here?"), ("bob", "Hi Alice!")]
+
+
+def shoot(driver, window, name):
+    driver.switch_to.window(window.handle)
+    path = SCREENSHOTS / name
+    driver.save_screenshot(str(path))
+    print(f"wrote {path.relative_to(REPO)}")
+
+
+def screenshots_of_part(driver, part, logs: Path):
+    with start_stage(Stage(part), logs / f"part_{part}.log") as server:
+        window = ChatWindow(driver, server.base_url)
+        window.open_index()
+        window.find("#room-name-input").send_keys("lobby")
+        shoot(driver, window, f"part_{part}-index.png")
+        if part == 1:
+            window.enter_room("lobby")
+            shoot(driver, window, "part_1-room-404.png")
+            window.close()
+            return
+        other = ChatWindow(driver, server.base_url)
+        window.open_room("lobby")
+        other.open_room("lobby")
+        for who, text in CONVERSATION:
+            (window if who == "alice" else other).post(text)
+        lines = [text for _, text in CONVERSATION]
+        window.wait_for_lines(lines)
+        other.wait_for_lines(lines)
+        shoot(driver, window, f"part_{part}-room.png")
+        other.close()
+        window.close()
+
+
+def main():
+    SCREENSHOTS.mkdir(exist_ok=True)
+    with new_profile_dir() as profile_dir, tempfile.TemporaryDirectory() as logs:
+        driver = start_chrome(profile_dir)
+        try:
+            for part in PARTS:
+                screenshots_of_part(driver, part, Path(logs))
+                driver.switch_to.window(driver.window_handles[0])
+        finally:
+            driver.quit()
+
+
+if __name__ == "__main__":
+    main()
