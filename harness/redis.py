@@ -34,14 +34,35 @@ def redis_server_binary() -> str:
     )
 
 
-class RedisServer(ServerProcess):
+class RedisAddress:
+    """Where a Redis server is (or should be): its URLs in one place."""
+
     password = None
 
-    def url(self, db=0, password=None) -> str:
+    def __init__(self, port):
+        self.port = port
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    def url(self, db=0) -> str:
         """redis-py's URL for one database, with this server's password."""
-        password = password or self.password
-        auth = f":{password}@" if password else ""
-        return f"redis://{auth}{HOST}:{self.port}/{db}"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{self.address}/{db}"
+
+
+class RedisServer(ServerProcess, RedisAddress):
+    """A Redis server started here, stopped by `stop()`."""
+
+
+def nowhere() -> RedisAddress:
+    """A Redis address where nothing listens: for tests of a Redis that is down."""
+    return RedisAddress(free_port())
+
+
+class ExistingRedis(RedisAddress):
+    """A Redis that was already running: used, never stopped."""
 
 
 def start_redis(data_dir: Path, port=None, password=None) -> RedisServer:
@@ -71,16 +92,6 @@ def answers_ping(port, host=HOST) -> bool:
             return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
-
-
-class ExistingRedis:
-    """A Redis that was already running: used, never stopped."""
-
-    def __init__(self, port):
-        self.port = port
-
-    url = RedisServer.url
-    password = None
 
 
 @contextmanager

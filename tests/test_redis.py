@@ -11,8 +11,8 @@ import redis
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from harness.clients import room_connection
-from harness.redis import start_redis
-from harness.servers import free_port, start_stage
+from harness.redis import nowhere, start_redis
+from harness.servers import start_stage
 from harness.waiting import WAIT
 
 pytestmark = [pytest.mark.since_part(2), pytest.mark.layer("redis")]
@@ -45,14 +45,10 @@ def test_two_server_processes_share_one_chat(stage, server, second_server):
         assert carol.receive_messages(1) == ["only elsewhere"]
 
 
-def dead_redis_url():
-    return f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
-
-
 @pytest.mark.before_part(5)
 @pytest.mark.repository
 def test_layer_errors_lifts_a_dead_redis_failing_with_a_traceback(private_server):
-    server = private_server(dead_redis_url())
+    server = private_server(nowhere().url())
     assert urlopen(server.page_url()).status == 200  # pages need no Redis
     with pytest.raises(InvalidStatus) as refused:
         with room_connection(server, "lobby"):
@@ -65,8 +61,8 @@ def test_layer_errors_lifts_a_dead_redis_failing_with_a_traceback(private_server
 def test_redis_down_at_start_gives_a_clear_message(
     stage, private_server, open_window_on
 ):
-    redis_url = dead_redis_url()
-    server = private_server(redis_url)
+    down = nowhere()
+    server = private_server(down.url())
     assert urlopen(server.page_url()).status == 200  # pages need no Redis
 
     with room_connection(server, "lobby") as client:
@@ -87,8 +83,7 @@ def test_redis_down_at_start_gives_a_clear_message(
     log = server.log()
     assert "Traceback" not in log
     refusals = [line for line in log.splitlines() if "the channel layer failed" in line]
-    dead_address = redis_url.removeprefix("redis://").removesuffix("/0")
-    assert refusals and all(dead_address in line for line in refusals)
+    assert refusals and all(down.address in line for line in refusals)
 
 
 @pytest.mark.since_part(5)

@@ -9,7 +9,14 @@ import sys
 import pytest
 
 from harness.projects import copy_stage, edit
-from harness.stages import BEYOND_PART, PARTS, REPO, TUTORIAL_PARTS, Stage
+from harness.stages import (
+    BEYOND_PART,
+    PARTS,
+    REPO,
+    TUTORIAL_PARTS,
+    Stage,
+    stage_folder,
+)
 from harness.waiting import SUBPROCESS
 
 MARK = "Beyond the tutorial"
@@ -111,7 +118,7 @@ def test_every_change_part_5_makes_is_marked():
 
 
 def consumer_class(part):
-    tree = ast.parse((REPO / f"part_{part}/chat/consumers.py").read_text())
+    tree = ast.parse((stage_folder(part) / "chat/consumers.py").read_text())
     consumer = next(
         node
         for node in tree.body
@@ -146,7 +153,7 @@ def test_consumer_is_sync_in_part_2_and_async_from_part_3(part, base, handler_ty
 @pytest.mark.parametrize("part", PARTS)
 def test_no_stage_imports_another_stage_or_the_repository(part):
     others = ("harness", "tests", "tools", *(f"part_{p}" for p in PARTS))
-    for path in (REPO / f"part_{part}").rglob("*.py"):
+    for path in stage_folder(part).rglob("*.py"):
         tree = ast.parse(path.read_text())
         imported = {
             name.split(".")[0]

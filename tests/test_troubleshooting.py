@@ -3,7 +3,7 @@ the symptom the guide describes asserted, so that the guide stays true.
 
 Every section of the guide has an `<a id="...">`; the test for it is named
 `test_` plus that id with underscores, and the symptom it asserts is one that
-shared_tests/troubleshooting.py recognises, which is how `make check` points a
+tools/troubleshooting.py recognises, which is how `make check` points a
 learner to the right section.
 """
 
@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from harness.clients import room_connection
 from harness.projects import copy_stage, edit
+from harness.redis import nowhere
 from harness.servers import free_port, start_stage
 from harness.stages import Stage
 from harness.waiting import SILENCE, SUBPROCESS, wait_for
@@ -124,13 +125,13 @@ def test_no_route_found(tmp_path):
 
 
 def test_redis_not_running(tmp_path):
-    closed_port = free_port()  # nothing listens there
-    with start(3, tmp_path, redis_url=f"redis://127.0.0.1:{closed_port}/0") as server:
+    down = nowhere()
+    with start(3, tmp_path, redis_url=down.url()) as server:
         status, log = refused_handshake(server)
     assert status == 500
     assert "Starting ASGI/Daphne" in log, "the server starts as if nothing were wrong"
     assert (
-        f"ConnectionError: Error 111 connecting to 127.0.0.1:{closed_port}. "
+        f"ConnectionError: Error 111 connecting to {down.address}. "
         "Connect call failed" in log
     )
     assert anchors(log) == ["redis-not-running"]
