@@ -38,12 +38,15 @@ run-cluster: $(READY) ## Run stage PART (default 5) as PROCESSES (default 2) ser
 	$(PY) -m tools.cluster --part $(or $(PART),5) --processes $(or $(PROCESSES),2) --port $(PORT)
 
 test: $(READY) ## Run every test of every stage, on both channel layers.
+	$(PY) -m tools.preflight
 	$(PY) -m pytest
 
 test-part-%: $(READY) ## Run the tests against stage N (1-5) only.
+	$(PY) -m tools.preflight
 	$(PY) -m pytest --part $*
 
 test-no-browser: $(READY) ## Run every test that needs no browser.
+	$(PY) -m tools.preflight --skip browser
 	$(PY) -m pytest -m "not browser"
 
 diff-part-%: ## Show the code that stage N (2-5) changes in stage N-1 (READMEs aside).
@@ -51,6 +54,7 @@ diff-part-%: ## Show the code that stage N (2-5) changes in stage N-1 (READMEs a
 
 check: $(READY) ## Check your own project as stage N: make check PART=2 PROJECT=path/to/mysite-folder.
 	@test -n "$(PART)" -a -n "$(PROJECT)" || { echo "usage: make check PART=N PROJECT=path/to/the/folder/with/manage.py"; exit 2; }
+	@$(PY) -m tools.preflight --skip nginx
 	$(PY) -m pytest -q --tb=no -p no:cacheprovider --part=$(PART) --project="$(abspath $(PROJECT))"
 
 screenshots: $(READY) ## Regenerate screenshots/ (what each stage shows in a browser).
