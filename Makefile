@@ -55,7 +55,7 @@ diff-part-%: ## Show the code that stage N (2-5) changes in stage N-1 (READMEs a
 check: $(READY) ## Check your own project as stage N: make check PART=2 PROJECT=path/to/mysite-folder.
 	@test -n "$(PART)" -a -n "$(PROJECT)" || { echo "usage: make check PART=N PROJECT=path/to/the/folder/with/manage.py"; exit 2; }
 	@$(PY) -m tools.preflight --skip nginx
-	$(PY) -m pytest -q --tb=no -p no:cacheprovider --part=$(PART) --project="$(abspath $(PROJECT))"
+	$(PY) -m pytest -q --tb=no -p no:cacheprovider -n 0 --part=$(PART) --project="$(abspath $(PROJECT))"
 
 screenshots: $(READY) ## Regenerate screenshots/ (what each stage shows in a browser).
 	$(PY) -m tools.screenshots

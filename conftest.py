@@ -2,7 +2,10 @@
 `pytest --part 2` knows its options before it has found tests/.
 The suite's fixtures are in tests/conftest.py; `make check` is tools/check.py."""
 
+import pytest
+
 from harness.stages import LAYERS, PARTS
+from harness.waiting import TEST_TIMEOUT
 
 # `--project PATH`: the same tests, run against a learner's own project.
 pytest_plugins = ("tools.check",)
@@ -23,3 +26,10 @@ def pytest_addoption(parser):
         choices=LAYERS,
         help="run parts 2-5 on this channel layer only (default: both)",
     )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """A test that hangs fails after TEST_TIMEOUT, with its name (pytest-timeout)."""
+    if config.getoption("timeout", None) is None:
+        config.option.timeout = TEST_TIMEOUT

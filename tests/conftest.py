@@ -74,6 +74,7 @@ def is_selected(item, stage, config) -> bool:
     return stage.layer in layers
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     kept, deselected = [], []
     for item in items:
@@ -91,6 +92,8 @@ def pytest_collection_modifyitems(config, items):
             )
         if "browser" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
+        if stage is not None:  # one worker per stage: its server starts once
+            item.add_marker(pytest.mark.xdist_group(str(stage)))
         if stage is None or (
             is_about(item, stage) and is_selected(item, stage, config)
         ):

@@ -11,13 +11,16 @@ from harness.projects import copy_stage, edit, snapshot
 from harness.stages import PARTS, REPO, Stage
 from harness.waiting import SUBPROCESS
 
-pytestmark = pytest.mark.repository
+# The checks of parts 2 to 4 provide Redis on 6379, as tests/test_tools.py's
+# do: one worker at a time may hold that port.
+pytestmark = [pytest.mark.repository, pytest.mark.xdist_group("port-6379")]
 
 
 def check(project, part, *options):
     result = subprocess.run(
         [
             sys.executable, "-m", "pytest", "-q", "--tb=no", "-p", "no:cacheprovider",
+            "-n", "0",
             f"--part={part}", f"--project={project}", *options,
         ],
         cwd=REPO,
@@ -72,6 +75,8 @@ def test_a_broken_copy_fails_with_advice(tmp_path, mistake, selection, failure, 
 def test_the_check_needs_one_part_and_a_project_folder(tmp_path):
     project = copy_stage(1, tmp_path)
     code, output = check(project, 1, "--part=2")
-    assert code == 4 and "--project needs exactly one --part N" in output
+    assert code == 4
+    assert "--project needs exactly one --part N" in output
     code, output = check(tmp_path, 1)
-    assert code == 4 and "has no manage.py" in output
+    assert code == 4
+    assert "has no manage.py" in output

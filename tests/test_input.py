@@ -131,7 +131,8 @@ def test_a_bad_frame_gets_an_error_and_reaches_nobody(
     alice, bob = chat_client("bad_frames"), chat_client("bad_frames")
     alice.send_frame(frame)
     error = alice.receive_json()
-    assert set(error) == {"error"} and error["error"], error
+    assert set(error) == {"error"}, error
+    assert error["error"], "the error says what was wrong"
 
     alice.send_message("still connected")  # the sender stays connected
     assert_only_this_reaches(alice, "still connected")

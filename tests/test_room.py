@@ -18,9 +18,8 @@ def test_room_url_is_not_found_yet(stage, server):
 
 @pytest.mark.before_part(2)
 def test_no_websocket_route_yet(stage, server):
-    with pytest.raises(InvalidStatus):
-        with room_connection(server, "lobby"):
-            pass
+    with pytest.raises(InvalidStatus), room_connection(server, "lobby"):
+        pass
 
 
 @pytest.mark.since_part(2)

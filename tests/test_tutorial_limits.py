@@ -43,7 +43,8 @@ def test_parse_message_lifts_a_bad_frame_ending_the_connection(
     with pytest.raises(ConnectionClosed) as closed:
         alice.receive_json()
     assert closed.value.rcvd.code == SERVER_ERROR
-    assert "Traceback" in server_log() and error in server_log()
+    assert "Traceback" in server_log()
+    assert error in server_log()
 
 
 @pytest.mark.any_layer  # every layer refuses such a group name
