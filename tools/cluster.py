@@ -10,6 +10,7 @@ serves it. Ctrl-C stops them all.
 import argparse
 import signal
 import sys
+import time
 from contextlib import ExitStack
 
 from harness.redis import start_redis
@@ -33,12 +34,14 @@ def main():
     with ExitStack() as running:
         redis = running.enter_context(start_redis(RUN / "redis", args.redis_port))
         print(f"Redis on {redis.url()} (log: {redis.log_path.relative_to(REPO)})")
+        servers = []
         for number in range(args.processes):
             port = args.port + number if args.port else free_port()
             log_path = RUN / f"part_{args.part}-{port}.log"
             server = running.enter_context(
                 start_stage(stage, log_path, redis.url(), port)
             )
+            servers.append(server)
             print(
                 f"part_{args.part} process {number + 1}: {server.room_url('lobby')} "
                 f"(log: {log_path.relative_to(REPO)})"
@@ -48,7 +51,11 @@ def main():
         # A kill (SIGTERM) stops the servers too, like Ctrl-C.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         try:
-            signal.pause()  # until Ctrl-C (or a kill) arrives
+            # Until Ctrl-C (or a kill); a short sleep is what Ctrl-C can
+            # interrupt on every system, Windows included.
+            while all(server.process.poll() is None for server in servers):
+                time.sleep(0.5)
+            print("A server process stopped by itself: see its log. Stopping.")
         except KeyboardInterrupt:
             print("\nStopping.")
 
