@@ -9,6 +9,9 @@ from websockets.asyncio.client import connect
 
 from harness.waiting import SCALE
 
+# A burst that a channel of the default capacity (100 messages) cannot hold:
+# each of 5 clients must take 200 messages at once.
+OVER_DEFAULT_CAPACITY = {"clients": 5, "messages_each": 40}
 QUIET = 5 * SCALE  # seconds without a message: what has not arrived is lost
 
 

@@ -14,7 +14,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from harness.clients import room_connection
-from harness.load import chat_burst, delivery_problems
+from harness.load import OVER_DEFAULT_CAPACITY, chat_burst, delivery_problems
 from harness.waiting import SILENCE, WAIT, wait_for
 
 pytestmark = [
@@ -79,23 +79,17 @@ def test_message_length_limit_lifts_huge_messages_being_broadcast(stage, chat_cl
     assert len(bob.receive_json()["message"]) == 1_000_000
 
 
-# A burst the default channel capacity (100) cannot hold: each of 5 clients
-# must take 200 messages at once.
-BURST_CLIENTS, BURST_MESSAGES = 5, 40
-
-
 def test_channel_capacity_lifts_message_loss_in_a_burst(stage, server, server_log):
     burst = asyncio.run(
         chat_burst(
             server.socket_url("burst"),
             server.origin,
-            BURST_CLIENTS,
-            BURST_MESSAGES,
+            **OVER_DEFAULT_CAPACITY,
             timeout=WAIT,
             quiet=SILENCE,
         )
     )
-    problems = delivery_problems(burst.received, BURST_CLIENTS, BURST_MESSAGES)
+    problems = delivery_problems(burst.received, **OVER_DEFAULT_CAPACITY)
     assert problems, "every message arrived: the channels held the whole burst"
     assert "Traceback" not in server_log(), "the loss is silent"
 
