@@ -17,6 +17,9 @@ help: ## List the targets.
 	@grep -hE '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | \
 		sed -E 's/:.*## /\t/; s/%/N/' | \
 		awk -F'\t' '{ printf "  make %-16s %s\n", $$1, $$2 }'
+	@echo
+	@echo "  part_1/ ... part_4/  the tutorial's stages    part_5/  beyond the tutorial"
+	@echo "  harness/  what tests and tools share    tests/  the suite    tools/  the commands above    bench/  make bench"
 
 $(READY): requirements.txt
 	$(PYTHON) -m venv $(VENV)
