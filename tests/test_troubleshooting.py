@@ -91,11 +91,10 @@ def test_daphne_not_installed(tmp_path):
     with start(2, tmp_path, project) as server:
         with pytest.raises(InvalidStatus) as refused, connect(server):
             pass
-        log = server.log()
+        log = wait_for_log(server, '"GET /ws/chat/lobby/ HTTP/1.1" 404')
     assert refused.value.response.status_code == 404
     assert "Starting development server at" in log
     assert "ASGI/Daphne" not in log
-    assert '"GET /ws/chat/lobby/ HTTP/1.1" 404' in log
     assert anchors(log) == ["daphne-not-installed"]
 
 
