@@ -5,6 +5,7 @@ import socket
 import struct
 from contextlib import contextmanager
 
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from harness.waiting import WAIT
@@ -59,3 +60,13 @@ class ChatClient:
 
     def receive_messages(self, count):
         return [self.receive_json()["message"] for _ in range(count)]
+
+    def frames_until_closed(self, timeout=WAIT):
+        """Every frame the server sends until it closes the socket; a frame
+        that takes longer than timeout to come raises TimeoutError."""
+        frames = []
+        try:
+            while True:
+                frames.append(self.receive_json(timeout))
+        except ConnectionClosed:
+            return frames

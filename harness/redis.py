@@ -67,8 +67,12 @@ class ExistingRedis(RedisAddress):
     """A Redis that was already running: used, never stopped."""
 
 
-def start_redis(data_dir: Path, port=None, password=None) -> RedisServer:
-    """A Redis server on 127.0.0.1 that keeps nothing on disk."""
+def start_redis(
+    data_dir: Path, port=None, password=None, debug_command=False
+) -> RedisServer:
+    """A Redis server on 127.0.0.1 that keeps nothing on disk. debug_command:
+    DEBUG allowed from 127.0.0.1 (Redis 7 refuses it by default), for DEBUG
+    SLEEP, a Redis that stalls."""
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     command = [
@@ -81,6 +85,8 @@ def start_redis(data_dir: Path, port=None, password=None) -> RedisServer:
     ]  # fmt: skip
     if password:
         command += ["--requirepass", password]
+    if debug_command:
+        command += ["--enable-debug-command", "local"]
     server = RedisServer("redis-server", command, port, data_dir / "redis.log")
     server.password = password
     return server

@@ -158,13 +158,16 @@ def server(stage, redis_url, tmp_path_factory):
 @pytest.fixture
 def private_server(stage, tmp_path):
     """A server of the stage for this test alone, for tests that break it or
-    its Redis: `server = private_server(redis_url)`."""
+    its Redis: `server = private_server(redis_url)`; `port=` to start one
+    again where a stopped one was."""
     numbers = itertools.count(1)
     with ExitStack() as running:
 
-        def start(redis_url=None):
+        def start(redis_url=None, port=None):
             log_path = tmp_path / f"runserver-{next(numbers)}.log"
-            return running.enter_context(start_stage(stage, log_path, redis_url))
+            return running.enter_context(
+                start_stage(stage, log_path, redis_url, port=port)
+            )
 
         yield start
 

@@ -1,16 +1,45 @@
 # chat/consumers.py
+# Beyond the tutorial: asyncio, settings and get_handler_name, for the
+# consumer's life below (leaving, renewing, closing) and its faster dispatch.
+import asyncio
 import json
 import logging
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 # Beyond the tutorial: what the chat accepts from a client (chat/validation.py).
 from .validation import InvalidMessage, parse_message
 
 logger = logging.getLogger(__name__)  # Beyond the tutorial: refusals are logged.
 
+# Beyond the tutorial: what a server that stops tells its sockets. RFC 6455's
+# code is 1001, "going away", but Daphne's WebSocket library (autobahn) lets a
+# server send only 1000 or 3000-4999; 4503 is what chat/layer_errors.py sends
+# too: the service is unavailable for now, the page reconnects.
+SERVER_STOPPING_CODE = 4503
+SERVER_STOPPING = "The chat server is stopping. The page reconnects when it is back."
+
 
 class ChatConsumer(AsyncWebsocketConsumer):
+    # Beyond the tutorial: the consumer's whole life, so that whatever ends it
+    # (a close, an error, the server stopping) it leaves its room, and a server
+    # that stops says so. Daphne cancels every consumer on SIGTERM and then
+    # drops the connections: without the close below, the page sees 1006.
+    # (uvicorn closes every socket itself, with 1012, before it stops.)
+    async def __call__(self, scope, receive, send):
+        self.in_room = False
+        try:
+            await super().__call__(scope, self.receive_or_renew(receive), send)
+        except asyncio.CancelledError:
+            if self.in_room:
+                await self.send(text_data=json.dumps({"error": SERVER_STOPPING}))
+                await self.close(code=SERVER_STOPPING_CODE)
+            raise
+        finally:
+            await self.leave_room()
+
     async def connect(self):
         self.room_name = self.scope["url_route"]["kwargs"]["room_name"]
         self.room_group_name = f"chat_{self.room_name}"
@@ -19,10 +48,58 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.room_group_name, self.channel_name)
 
         await self.accept()
+        self.in_room = True  # Beyond the tutorial: see __call__.
 
-    async def disconnect(self, close_code):
-        # Leave room group
-        await self.channel_layer.group_discard(self.room_group_name, self.channel_name)
+    # Beyond the tutorial: no disconnect(); __call__ leaves the room group on
+    # every way out, a close among them.
+    async def leave_room(self):
+        if not hasattr(self, "room_group_name"):
+            return  # refused before it joined
+        self.in_room = False
+        try:
+            await self.channel_layer.group_discard(
+                self.room_group_name, self.channel_name
+            )
+        except Exception as error:  # the layer may be what failed: it is reported
+            logger.debug("Could not leave %s: %r", self.room_group_name, error)
+
+    # Beyond the tutorial: a membership is renewed every CHAT_GROUP_RENEWAL
+    # seconds, because the layer can lose it: a Redis that restarts forgets
+    # every group, and both layers drop a member after group_expiry (a day).
+    # Channels waits on two sources, the client and the channel layer; the
+    # renewal rides on the first as a timer, so it is dispatched like any
+    # event, and a renewal that fails ends the consumer as a failing handler
+    # does (chat/layer_errors.py then closes the socket with 4503).
+    def receive_or_renew(self, receive):
+        loop = asyncio.get_running_loop()
+        renew_at = loop.time() + settings.CHAT_GROUP_RENEWAL
+
+        async def next_event():
+            nonlocal renew_at
+            try:
+                return await asyncio.wait_for(receive(), renew_at - loop.time())
+            except TimeoutError:
+                renew_at = loop.time() + settings.CHAT_GROUP_RENEWAL
+                return {"type": "room.renew"}
+
+        return next_event
+
+    async def room_renew(self, event):
+        if self.in_room:
+            await self.channel_layer.group_add(self.room_group_name, self.channel_name)
+
+    # Beyond the tutorial: Channels' dispatch hops to a worker thread before
+    # every handler, to close stale database connections as Django does around
+    # a request. Only the client's events (websocket.*) keep that hop: the
+    # group's events and renewals never touch the database, and they are most
+    # of the work (N deliveries for each message received). Safe as long as
+    # chat_message and room_renew stay free of the ORM; a handler that uses
+    # it must come through the hop.
+    async def dispatch(self, message):
+        if message["type"].startswith("websocket."):
+            await super().dispatch(message)
+        else:
+            await getattr(self, get_handler_name(message))(message)
 
     # Receive message from WebSocket
     # Beyond the tutorial: bytes_data too, so that a binary frame can be refused.
@@ -40,13 +117,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
 
         # Send message to room group
+        # Beyond the tutorial: encoded once here, as the frame every member
+        # sends, instead of once for each of them in chat_message.
         await self.channel_layer.group_send(
-            self.room_group_name, {"type": "chat.message", "message": message}
+            self.room_group_name,
+            {"type": "chat.message", "text": json.dumps({"message": message})},
         )
 
     # Receive message from room group
+    # Beyond the tutorial: the frame as the sender encoded it.
     async def chat_message(self, event):
-        message = event["message"]
-
         # Send message to WebSocket
-        await self.send(text_data=json.dumps({"message": message}))
+        await self.send(text_data=event["text"])

@@ -15,7 +15,7 @@ CHANNEL_LAYER_ERRORS = (OSError, RedisConnectionError, RedisTimeoutError)
 LAYER_UNREACHABLE_CODE = 4503
 UNREACHABLE = (
     "The chat server cannot reach its channel layer (Redis). "
-    "Reload the page in a moment to try again."
+    "The page reconnects once it can."
 )
 
 
