@@ -30,7 +30,9 @@ CHROME_FLAGS = (
 )
 
 
-def start_chrome(profile_dir: str) -> webdriver.Chrome:
+def start_chrome(profile_dir: str, accept_insecure_certs=False) -> webdriver.Chrome:
+    """accept_insecure_certs: open https pages whose certificate no authority
+    signed, as `make serve TLS=1`'s own for 127.0.0.1, without a warning."""
     options = webdriver.ChromeOptions()
     for flag in CHROME_FLAGS:
         options.add_argument(flag)
@@ -38,6 +40,7 @@ def start_chrome(profile_dir: str) -> webdriver.Chrome:
     options.add_argument("--window-size=1000,700")
     # Keep the page's console, so a failing test can show it.
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    options.accept_insecure_certs = accept_insecure_certs
     return webdriver.Chrome(options=options)
 
 
