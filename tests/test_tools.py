@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -13,6 +14,7 @@ from harness.redis import TUTORIAL_PORT, answers_ping
 from harness.servers import StageUrls, is_listening
 from harness.stages import REPO
 from harness.waiting import SERVER_STOP, wait_for
+from tools import preflight
 
 pytestmark = pytest.mark.repository
 
@@ -80,3 +82,20 @@ def test_something_else_on_6379_is_named_in_one_line():
         "Port 6379 is taken by something that is not Redis: stop it, or the "
         "tutorial's CHANNEL_LAYERS cannot reach Redis there."
     ]
+
+
+def test_preflight_names_the_missing_browser_in_one_line_when_it_cannot_install(
+    monkeypatch, capsys
+):
+    """Not root (no apt-get), and no browser where Selenium Manager looks:
+    one line that names the install command, well within 5 seconds."""
+    monkeypatch.setenv("SE_BROWSER_PATH", "/nowhere/chromium")
+    monkeypatch.setenv("SE_OFFLINE", "true")
+    monkeypatch.setattr(preflight.os, "geteuid", lambda: 1000, raising=False)
+    monkeypatch.setattr(preflight.sys, "platform", "linux")
+    started = time.monotonic()
+    assert preflight.main(["--skip", "nginx"]) == 1
+    assert time.monotonic() - started < 5
+    message = capsys.readouterr().err.strip().splitlines()
+    assert len(message) == 1, message
+    assert "Install with: sudo apt-get install chromium chromium-driver" in message[0]
