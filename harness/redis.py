@@ -7,7 +7,6 @@ source fork and speaks its protocol). Never a fake.
 
 import shutil
 import socket
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 
