@@ -11,7 +11,7 @@ READY := $(VENV)/.installed
 WITH_TUTORIAL_REDIS = $(if $(filter 2 3 4,$*),$(PY) -m tools.redis --in part_$* --,cd part_$* &&)
 
 .DEFAULT_GOAL := help
-.PHONY: help run redis run-cluster test test-no-browser lint format clean check screenshots bench wheels
+.PHONY: help run redis run-cluster serve test test-no-browser lint format clean check screenshots bench wheels
 
 help: ## List the targets.
 	@grep -hE '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -39,6 +39,10 @@ redis: $(READY) ## Run Redis on 127.0.0.1:6379, as the tutorial expects, until C
 
 run-cluster: $(READY) ## Run stage PART (default 5) as PROCESSES (default 2) servers on one Redis.
 	$(PY) -m tools.cluster --part $(or $(PART),5) --processes $(or $(PROCESSES),2) --port $(PORT)
+
+serve: $(READY) ## Serve part 5 as in production: nginx on PORT, PROCESSES (2) uvicorn, Redis; TLS=1 for https.
+	$(PY) -m tools.preflight --skip browser
+	$(PY) -m tools.serve --processes $(or $(PROCESSES),2) --port $(PORT) $(if $(TLS),--tls)
 
 test: $(READY) ## Run every test of every stage, on both channel layers.
 	$(PY) -m tools.preflight

@@ -12,6 +12,7 @@ import pytest
 from harness.clients import room_connection
 from harness.redis import TUTORIAL_PORT, answers_ping
 from harness.servers import StageUrls, is_listening
+from harness.serving import nginx_binary
 from harness.stages import REPO
 from harness.waiting import SERVER_STOP, wait_for
 from tools import preflight
@@ -99,3 +100,29 @@ def test_preflight_names_the_missing_browser_in_one_line_when_it_cannot_install(
     message = capsys.readouterr().err.strip().splitlines()
     assert len(message) == 1, message
     assert "Install with: sudo apt-get install chromium chromium-driver" in message[0]
+
+
+def test_make_serve_serves_the_chat_through_nginx_and_ctrl_c_stops_it_all():
+    if not nginx_binary():
+        pytest.skip("needs nginx: `make test` installs it, or apt-get install nginx")
+    command = [sys.executable, "-m", "tools.serve", "--port", "0"]
+    serving = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    ports = []
+    try:
+        for line in serving.stdout:  # one line per process, nginx last
+            ports += [int(port) for port in re.findall(r"127\.0\.0\.1:(\d+)", line)]
+            if line.startswith("Open "):
+                break
+        entry = StageUrls(ports[-1])  # nginx's port, in the "Open ..." line
+        with (
+            room_connection(entry, "served") as alice,
+            room_connection(entry, "served") as bob,
+        ):
+            alice.send_message("through nginx")
+            assert bob.receive_messages(1) == ["through nginx"]
+    finally:
+        serving.send_signal(signal.SIGINT)  # what Ctrl-C does
+        serving.wait(timeout=SERVER_STOP * 3)
+    assert len(set(ports)) == 4, f"Redis, two uvicorn and nginx: {ports}"
+    left = [port for port in set(ports) if is_listening(port)]
+    assert not left, f"make serve left servers on {left}"
