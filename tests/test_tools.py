@@ -126,3 +126,12 @@ def test_make_serve_serves_the_chat_through_nginx_and_ctrl_c_stops_it_all():
     assert len(set(ports)) == 4, f"Redis, two uvicorn and nginx: {ports}"
     left = [port for port in set(ports) if is_listening(port)]
     assert not left, f"make serve left servers on {left}"
+
+
+@pytest.mark.xdist_group("port-6379")
+def test_a_group_of_tests_reaches_pytest_xdist_as_one(request):
+    """The suite's groups (one per stage, and port 6379's) hold only if
+    pytest-xdist sees them: it marks each grouped test's id with @group."""
+    if not hasattr(request.config, "workerinput"):
+        pytest.skip("runs on one process: no groups to keep")
+    assert request.node.nodeid.endswith("@port-6379"), request.node.nodeid
