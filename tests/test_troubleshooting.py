@@ -1,10 +1,13 @@
 """TROUBLESHOOTING.md, reproduced: each mistake made in a copy of a stage, and
 the symptom the guide describes asserted, so that the guide stays true.
 
-Every section of the guide has an `<a id="...">`; the test for it is named
-`test_` plus that id with underscores, and the symptom it asserts is one that
-tools/troubleshooting.py recognises, which is how `make check` points a
-learner to the right section.
+Every section of the guide has an `<a id="...">` and a source (the report it
+comes from); the test for it is named `test_` plus that id with underscores.
+The symptom it asserts is recognised by tools/troubleshooting.py as that
+section and no other, which is how `make check` points a learner to it.
+Each reproduction is as cheap as its symptom allows: `manage.py runserver`
+refusing to start needs no client; most others need one server and one
+handshake.
 """
 
 import re
@@ -14,14 +17,22 @@ from contextlib import ExitStack
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect as websocket_connect
 
 from harness.clients import room_connection
 from harness.projects import copy_stage, edit
-from harness.redis import nowhere
-from harness.servers import free_port, start_stage
-from harness.stages import Stage
+from harness.redis import RedisNotAvailable, nowhere, start_redis
+from harness.servers import HOST, free_port, start_stage
+from harness.stages import OWN_SETTINGS, Stage
 from harness.waiting import SILENCE, SUBPROCESS, wait_for
-from tools.troubleshooting import GUIDE, PROBLEMS, anchors
+from tools.troubleshooting import (
+    GUIDE,
+    NO_ORIGIN,
+    PROBLEMS,
+    anchors,
+    installed_versions,
+    origin_evidence,
+)
 
 pytestmark = pytest.mark.repository
 
@@ -33,8 +44,23 @@ def start(part, tmp_path, folder=None, redis_url=None, name="runserver"):
     return start_stage(stage, tmp_path / f"{name}.log", redis_url)
 
 
-def connect(server, room="lobby"):
-    return room_connection(server, room)
+def start_as_is(part, tmp_path, folder):
+    """Run a copy with its own settings, CHANNEL_LAYERS included, as `make
+    check` runs a learner's project."""
+    return start_stage(Stage(part, OWN_SETTINGS, folder), tmp_path / "runserver.log")
+
+
+def broken(part, tmp_path, *edits):
+    """A copy of part N with each (file, old, new) edit made."""
+    project = copy_stage(part, tmp_path)
+    for change in edits:
+        edit(project, *change)
+    return project
+
+
+def connect(server, room="lobby", **origin):
+    """A room's socket; origin=None sends no Origin header, as a script may."""
+    return room_connection(server, room, **origin)
 
 
 def wait_for_log(server, text):
@@ -43,14 +69,60 @@ def wait_for_log(server, text):
     return server.log()
 
 
-def refused_handshake(server, room="lobby"):
+def refused_handshake(server, room="lobby", **origin):
     """Open a socket that the server refuses: its HTTP status, and the log once
     the server has finished with it (and said why)."""
-    with pytest.raises(InvalidStatus) as refused, connect(server, room):
+    with pytest.raises(InvalidStatus) as refused, connect(server, room, **origin):
         pass
     return refused.value.response.status_code, wait_for_log(
         server, "WebSocket DISCONNECT"
     )
+
+
+def closed_on_first_message(server):
+    """Open a socket, post one message: the close code the server answers
+    with, and the log once the server has said why."""
+    with connect(server) as alice:
+        alice.send_message("hello")
+        with pytest.raises(ConnectionClosed) as closed:
+            alice.receive_json()
+    return closed.value.rcvd.code, wait_for_log(server, "WebSocket DISCONNECT")
+
+
+def runserver_refuses_to_start(part, project):
+    """Run the copy's `manage.py runserver`: it must stop by itself; its whole
+    output. (--noreload: with its reloader, runserver prints the same error,
+    then waits for a file to change instead of exiting.)"""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "runserver",
+            f"{HOST}:{free_port()}",
+            "--noreload",
+        ],
+        cwd=project,
+        env=Stage(part, OWN_SETTINGS, project).environment(),
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS,
+    )
+    assert result.returncode != 0, "runserver should have refused to start"
+    return result.stdout + result.stderr
+
+
+def daphne_command(part, project):
+    """`daphne mysite.asgi:application`, as a deployment runs it: its output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "daphne", "-p", str(free_port()), "mysite.asgi:application"],
+        cwd=project,
+        env=Stage(part, OWN_SETTINGS, project).environment(),
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS,
+    )  # fmt: skip
+    assert result.returncode != 0
+    return result.stderr
 
 
 def receive_all(clients, expected):
@@ -76,18 +148,30 @@ def receive_all(clients, expected):
     return received
 
 
-def test_every_section_of_the_guide_has_a_test_and_a_known_symptom():
-    sections = re.findall(r'<a id="([\w-]+)"></a>', GUIDE.read_text())
+def test_every_section_of_the_guide_has_a_source_a_test_and_a_symptom():
+    guide = GUIDE.read_text()
+    sections = re.findall(r'<a id="([\w-]+)"></a>', guide)
+    assert len(sections) == len(set(sections)), "each anchor once"
     tests = {name for name in globals() if name.startswith("test_")}
     untested = [a for a in sections if f"test_{a.replace('-', '_')}" not in tests]
     assert not untested, f"TROUBLESHOOTING.md sections without a test: {untested}"
     unknown = [p.anchor for p in PROBLEMS if p.anchor not in sections]
     assert not unknown, f"troubleshooting.py names sections the guide lacks: {unknown}"
+    bodies = re.split(r'<a id="[\w-]+"></a>', guide)[1:]
+    unsourced = [
+        a for a, body in zip(sections, bodies, strict=True) if "**Source.**" not in body
+    ]
+    assert not unsourced, f"sections without a source: {unsourced}"
+
+
+def test_each_piece_of_advice_is_one_sentence():
+    for problem in PROBLEMS:
+        assert problem.advice.endswith("."), problem.anchor
+        assert "\n" not in problem.advice, problem.anchor
 
 
 def test_daphne_not_installed(tmp_path):
-    project = copy_stage(2, tmp_path)
-    edit(project, "mysite/settings.py", '    "daphne",\n', "")
+    project = broken(2, tmp_path, ("mysite/settings.py", '    "daphne",\n', ""))
     with start(2, tmp_path, project) as server:
         with pytest.raises(InvalidStatus) as refused, connect(server):
             pass
@@ -95,7 +179,165 @@ def test_daphne_not_installed(tmp_path):
     assert refused.value.response.status_code == 404
     assert "Starting development server at" in log
     assert "ASGI/Daphne" not in log
+    assert "Not Found: /ws/chat/lobby/" in log
     assert anchors(log) == ["daphne-not-installed"]
+
+
+def test_daphne_after_staticfiles(tmp_path):
+    project = broken(
+        2,
+        tmp_path,
+        ("mysite/settings.py", '    "daphne",\n', ""),
+        (
+            "mysite/settings.py",
+            '    "django.contrib.staticfiles",\n',
+            '    "django.contrib.staticfiles",\n    "daphne",\n',
+        ),
+    )
+    output = runserver_refuses_to_start(2, project)
+    assert (
+        "SystemCheckError: System check identified some issues:\n\nERRORS:\n"
+        "?: (daphne.E001) Daphne must be listed before django.contrib.staticfiles "
+        "in INSTALLED_APPS." in output
+    )
+    assert anchors(output) == ["daphne-after-staticfiles"]
+
+
+def test_daphne_anywhere_above_staticfiles_is_enough(tmp_path):
+    # Not an entry: the guide once said daphne must come first. It need not.
+    project = broken(
+        2,
+        tmp_path,
+        (
+            "mysite/settings.py",
+            '    "daphne",\n    "chat",\n',
+            '    "chat",\n    "daphne",\n',
+        ),
+    )
+    with start(2, tmp_path, project) as server, connect(server) as alice:
+        alice.send_message("hello")
+        assert alice.receive_json() == {"message": "hello"}
+    assert "Starting ASGI/Daphne" in server.log()
+
+
+def test_installed_versions(tmp_path):
+    # Channels 3 cannot be installed beside this repository's Channels 4, so
+    # the copy's environment carries the metadata of Channels 3.0.5 and
+    # Daphne 3.0.2 (what issue django/channels#1914 had) ahead of the real
+    # packages: the check reads versions from that metadata, as pip does.
+    old = tmp_path / "old-packages"
+    for name, version in (("channels", "3.0.5"), ("daphne", "3.0.2")):
+        info = old / f"{name}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        )
+    project = copy_stage(1, tmp_path)
+    env = Stage(1, OWN_SETTINGS, project).environment()
+    env["PYTHONPATH"] = str(old)
+    evidence = installed_versions(env, cwd=project)
+    assert "channels 3.0.5, daphne 3.0.2" in evidence
+    assert (
+        "Versions differ from the tutorial's: channels 3.0.5 and daphne 3.0.2"
+        in evidence
+    )
+    assert anchors(evidence) == ["installed-versions"]
+    # With the pinned versions nothing is said.
+    assert (
+        anchors(installed_versions(Stage(1, OWN_SETTINGS, project).environment())) == []
+    )
+
+
+def test_asgi_application_missing(tmp_path):
+    project = broken(
+        2,
+        tmp_path,
+        ("mysite/settings.py", 'ASGI_APPLICATION = "mysite.asgi.application"\n', ""),
+    )
+    output = runserver_refuses_to_start(2, project)
+    assert (
+        "CommandError: You have not set ASGI_APPLICATION, which is needed to run "
+        "the server." in output
+    )
+    assert anchors(output) == ["asgi-application-missing"]
+
+
+def test_asgi_application_not_importable(tmp_path):
+    # Channels 2's setting, from posts written before Channels 3.
+    project = broken(
+        2,
+        tmp_path,
+        (
+            "mysite/settings.py",
+            '"mysite.asgi.application"',
+            '"mysite.routing.application"',
+        ),
+    )
+    output = runserver_refuses_to_start(2, project)
+    assert "ModuleNotFoundError: No module named 'mysite.routing'" in output
+    assert (
+        "django.core.exceptions.ImproperlyConfigured: Cannot import "
+        "ASGI_APPLICATION module 'mysite.routing'" in output
+    )
+    assert anchors(output) == ["asgi-application-not-importable"]
+
+
+def test_settings_not_configured(tmp_path):
+    project = broken(
+        2,
+        tmp_path,
+        (
+            "mysite/asgi.py",
+            'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")\n',
+            "",
+        ),
+    )
+    # runserver has its settings already; an ASGI server has only asgi.py.
+    output = daphne_command(2, project)
+    assert "django.core.exceptions.ImproperlyConfigured: Requested setting " in output
+    assert (
+        "but settings are not configured. You must either define the environment variable DJANGO_SETTINGS_MODULE"
+        in output
+    )
+    assert anchors(output) == ["settings-not-configured"]
+
+
+def test_asgi_application_is_wsgi(tmp_path):
+    project = broken(
+        2,
+        tmp_path,
+        (
+            "mysite/settings.py",
+            '"mysite.asgi.application"',
+            '"mysite.wsgi.application"',
+        ),
+    )
+    with start(2, tmp_path, project) as server:
+        status, log = refused_handshake(server)
+    assert status == 500
+    assert (
+        "TypeError: WSGIHandler.__call__() takes 3 positional arguments but 4 "
+        "were given" in log
+    )
+    assert anchors(log) == ["asgi-application-is-wsgi"]
+
+
+def test_plain_django_asgi(tmp_path):
+    project = copy_stage(2, tmp_path)
+    # mysite/asgi.py as startproject wrote it, untouched by parts 1 and 2.
+    (project / "mysite/asgi.py").write_text(
+        "import os\n\nfrom django.core.asgi import get_asgi_application\n\n"
+        'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")\n\n'
+        "application = get_asgi_application()\n"
+    )
+    with start(2, tmp_path, project) as server:
+        status, log = refused_handshake(server)
+    assert status == 500
+    assert (
+        "ValueError: Django can only handle ASGI/HTTP connections, not websocket."
+        in log
+    )
+    assert anchors(log) == ["plain-django-asgi"]
 
 
 def test_no_websocket_router(tmp_path):
@@ -301,3 +543,215 @@ def test_too_many_redis_connections(tmp_path, redis_server):
         log = wait_for_log(server, "MaxConnectionsError")
     assert "MaxConnectionsError: Too many connections" in log
     assert anchors(log) == ["too-many-redis-connections"]
+
+
+def test_auth_middleware_without_session(tmp_path):
+    project = broken(
+        2,
+        tmp_path,
+        ("mysite/asgi.py", "import AuthMiddlewareStack", "import AuthMiddleware"),
+        ("mysite/asgi.py", "AuthMiddlewareStack(URLRouter", "AuthMiddleware(URLRouter"),
+    )
+    with start(2, tmp_path, project) as server:
+        status, log = refused_handshake(server)
+    assert status == 500
+    assert (
+        "ValueError: AuthMiddleware cannot find session in scope. "
+        "SessionMiddleware must be above it." in log
+    )
+    assert anchors(log) == ["auth-middleware-without-session"]
+
+
+def test_as_asgi_forgotten(tmp_path):
+    project = broken(
+        2,
+        tmp_path,
+        (
+            "chat/routing.py",
+            "consumers.ChatConsumer.as_asgi()",
+            "consumers.ChatConsumer",
+        ),
+    )
+    with start(2, tmp_path, project) as server:
+        status, log = refused_handshake(server)
+    assert status == 500
+    assert "TypeError: object ChatConsumer can't be used in 'await' expression" in log
+    assert anchors(log) == ["as-asgi-forgotten"]
+
+
+def test_async_to_sync_in_async_consumer(tmp_path):
+    # Part 3's rewrite, with one call of part 2 left as it was.
+    project = broken(
+        3,
+        tmp_path,
+        (
+            "chat/consumers.py",
+            "import json\n",
+            "import json\n\nfrom asgiref.sync import async_to_sync\n",
+        ),
+        (
+            "chat/consumers.py",
+            "await self.channel_layer.group_add(",
+            "async_to_sync(self.channel_layer.group_add)(",
+        ),
+    )
+    with start(3, tmp_path, project) as server:
+        status, log = refused_handshake(server)
+    assert status == 500
+    assert (
+        "RuntimeError: You cannot use AsyncToSync in the same thread as an async "
+        "event loop - just await the async function directly." in log
+    )
+    assert anchors(log) == ["async-to-sync-in-async-consumer"]
+
+
+def test_handler_not_async(tmp_path):
+    # Part 3's rewrite with one handler left synchronous, as in part 2.
+    project = broken(
+        3,
+        tmp_path,
+        ("chat/consumers.py", "    async def chat_message(", "    def chat_message("),
+        ("chat/consumers.py", "await self.send(", "self.send("),
+    )
+    with start(3, tmp_path, project) as server:
+        code, log = closed_on_first_message(server)
+    assert code == 1011, "the socket opens, and closes on the first message"
+    assert "WebSocket CONNECT /ws/chat/lobby/" in log
+    assert "TypeError: object NoneType can't be used in 'await' expression" in log
+    assert anchors(log) == ["handler-not-async"]
+
+
+def test_synchronous_only_operation(tmp_path):
+    # An asynchronous consumer that asks the database something directly.
+    project = broken(
+        3,
+        tmp_path,
+        (
+            "chat/consumers.py",
+            "        await self.accept()\n",
+            "        from django.contrib.auth.models import User\n\n"
+            "        User.objects.filter(username=self.room_name).exists()\n"
+            "        await self.accept()\n",
+        ),
+    )
+    with start(3, tmp_path, project) as server:
+        status, log = refused_handshake(server)
+    assert status == 500
+    assert (
+        "django.core.exceptions.SynchronousOnlyOperation: You cannot call this "
+        "from an async context - use a thread or sync_to_async." in log
+    )
+    assert anchors(log) == ["synchronous-only-operation"]
+
+
+def test_channel_layers_missing(tmp_path):
+    # Misspelt: Channels reads CHANNEL_LAYERS only.
+    project = broken(
+        2, tmp_path, ("mysite/settings.py", "CHANNEL_LAYERS = {", "CHANNEL_LAYER = {")
+    )
+    with start_as_is(2, tmp_path, project) as server:
+        status, log = refused_handshake(server)
+    assert status == 500
+    assert "AttributeError: 'NoneType' object has no attribute 'group_add'" in log
+    assert anchors(log) == ["channel-layers-missing"]
+
+
+def test_channel_layer_backend_not_importable(tmp_path):
+    project = broken(
+        2,
+        tmp_path,
+        (
+            "mysite/settings.py",
+            '"channels_redis.core.RedisChannelLayer"',
+            '"channels_redis.core.RedisChannelLayers"',
+        ),
+    )
+    with start_as_is(2, tmp_path, project) as server:
+        status, log = refused_handshake(server)
+    assert status == 500
+    assert (
+        "channels.exceptions.InvalidChannelLayerError: Cannot import BACKEND "
+        "'channels_redis.core.RedisChannelLayers' specified for default" in log
+    )
+    assert anchors(log) == ["channel-layer-backend-not-importable"]
+
+
+def test_redis_password_required(tmp_path):
+    try:
+        locked = start_redis(tmp_path / "redis", password="s3cret")
+    except RedisNotAvailable as absent:
+        pytest.skip(f"needs a Redis server: {absent}")
+    # The layer's URL without the password, as in the tutorial's settings.
+    without_password = f"redis://{HOST}:{locked.port}"
+    with locked, start(3, tmp_path, redis_url=without_password) as server:
+        status, log = refused_handshake(server)
+    assert status == 500
+    # redis-py 8 opens with HELLO (RESP3), which a locked Redis refuses so.
+    assert (
+        "redis.exceptions.AuthenticationError: HELLO must be called with the "
+        "client already authenticated, otherwise the HELLO AUTH <user> <pass> "
+        "option can be used" in log
+    )
+    assert anchors(log) == ["redis-password-required"]
+
+
+def test_no_handler_for_message_type(tmp_path):
+    project = broken(
+        3,
+        tmp_path,
+        ("chat/consumers.py", '"type": "chat.message"', '"type": "chat.msg"'),
+    )
+    with start(3, tmp_path, project) as server:
+        code, log = closed_on_first_message(server)
+    assert code == 1011
+    assert "ValueError: No handler for message type chat.msg" in log
+    assert anchors(log) == ["no-handler-for-message-type"]
+
+
+def test_consumer_never_accepts(tmp_path):
+    project = broken(
+        3, tmp_path, ("chat/consumers.py", "        await self.accept()\n", "")
+    )
+    with start(3, tmp_path, project) as server:
+        # A browser waits for Daphne to give up (5 s); a short wait shows it.
+        with pytest.raises(TimeoutError) as unanswered:  # noqa: SIM117
+            with websocket_connect(
+                server.socket_url("lobby"), origin=server.origin, open_timeout=1
+            ):
+                pass
+        log = server.log()
+    assert "timed out while waiting for handshake response" in str(unanswered.value)
+    assert "WebSocket HANDSHAKING /ws/chat/lobby/" in log
+    assert "WebSocket CONNECT" not in log
+    assert "WebSocket REJECT" not in log
+    assert anchors(str(unanswered.value), log) == ["consumer-never-accepts"]
+
+
+def test_client_sends_no_origin(tmp_path):
+    # The tutorial's own code, and a client (a script, Postman) with no Origin.
+    with start(2, tmp_path) as server:
+        status, log = refused_handshake(server, origin=None)
+    assert status == 403
+    assert "WebSocket REJECT /ws/chat/lobby/" in log
+    assert "Traceback" not in log, "and not a word of why"
+    assert anchors(log, origin_evidence(None)) == ["client-sends-no-origin"]
+    assert origin_evidence(None) == NO_ORIGIN
+
+
+def test_origin_not_allowed(tmp_path):
+    # ALLOWED_HOSTS set for a deployment, the page opened on another host.
+    project = broken(
+        2,
+        tmp_path,
+        (
+            "mysite/settings.py",
+            "ALLOWED_HOSTS = []",
+            'ALLOWED_HOSTS = ["chat.example.com"]',
+        ),
+    )
+    with start(2, tmp_path, project) as server:
+        status, log = refused_handshake(server)
+    assert status == 403
+    assert "WebSocket REJECT /ws/chat/lobby/" in log
+    assert "Traceback" not in log
+    assert anchors(log, origin_evidence(server.origin)) == ["origin-not-allowed"]
