@@ -24,7 +24,10 @@ def room_connection(server, room, origin=PAGE_ORIGIN):
 @contextmanager
 def chat_connection(ws_url, origin):
     """Open a WebSocket with the given Origin header; close it on the way out."""
-    with connect(ws_url, origin=origin, open_timeout=WAIT) as websocket:
+    # No limit on frames received and not yet read: with one, a client that
+    # stops reading also stops seeing the server's close frame, and its close
+    # waits 10 s (websockets' close_timeout).
+    with connect(ws_url, origin=origin, open_timeout=WAIT, max_queue=None) as websocket:
         yield ChatClient(websocket, ws_url)
 
 

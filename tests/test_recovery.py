@@ -136,9 +136,15 @@ async def fate_of_sockets_in_outage(server, redis_server, data_dir, clients, out
                 await socket.send(json.dumps({"message": f"{number}:{message}"}))
         redis_server.kill()
         await asyncio.sleep(outage)  # the outage itself, not a wait for a result
-        with start_redis(data_dir, port=redis_server.port):
-            # A socket still open has renewed its membership within this time.
-            await asyncio.sleep(GROUP_RENEWAL + 1)
+        with start_redis(data_dir, port=redis_server.port) as restarted:
+            # Every socket still open renews its membership by itself; the wait
+            # runs in a thread, so that the watchers above go on reading.
+            await asyncio.to_thread(
+                wait_for,
+                lambda: group_size(restarted.url(), "outage") >= fates.count(None),
+                "the open sockets should have joined their room again",
+                GROUP_RENEWAL + WAIT,
+            )
             async with connect(
                 server.socket_url("outage"), origin=server.origin
             ) as new:
