@@ -74,10 +74,6 @@ class ServerProcess:
             )
         return is_listening(self.port)
 
-    @property
-    def base_url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 

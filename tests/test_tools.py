@@ -110,7 +110,9 @@ def test_make_serve_serves_the_chat_through_nginx_and_ctrl_c_stops_it_all():
     ports = []
     try:
         for line in serving.stdout:  # one line per process, nginx last
-            ports += [int(port) for port in re.findall(r"127\.0\.0\.1:(\d+)", line)]
+            ports += [
+                int(port) for port in re.findall(r"(?:127\.0\.0\.1:|port )(\d+)", line)
+            ]
             if line.startswith("Open "):
                 break
         entry = StageUrls(ports[-1])  # nginx's port, in the "Open ..." line

@@ -33,7 +33,9 @@ def main(argv=None):
         with serve(RUN, args.processes, args.port, args.tls) as served:
             print(f"Redis on {served.redis.url()}")
             for process in served.asgi:
-                print(f"{process.name} on {process.base_url} (log: {process.log_path})")
+                print(
+                    f"{process.name} on port {process.port} (log: {process.log_path})"
+                )
             print(f"nginx on {served.base_url} (logs: {RUN}/nginx-*.log)")
             if args.tls:
                 print(
