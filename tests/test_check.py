@@ -1,22 +1,36 @@
 """`make check`: the suite's verdict on a learner's project, tried on copies of
-the stages, whole and broken. A copy of each stage is what a learner who typed
-the tutorial correctly has, so each must pass, with its own settings."""
+the stages, whole and broken, the way pytest plugins are tested: a pytest run
+in a subprocess, its exit code and output asserted.
 
+A copy of each stage is what a learner who typed the tutorial correctly has,
+so each must pass, with its own settings. A copy with one of the mistakes of
+TROUBLESHOOTING.md must fail, and name that mistake's entry before any other.
+A mistake that stops the server is diagnosed before any test runs; for the
+others one check is selected (`-x -k`), as a learner's full run would fail
+the same way on every check that opens a room.
+"""
+
+import re
 import subprocess
 import sys
 
 import pytest
 
 from harness.projects import copy_stage, edit, snapshot
-from harness.stages import PARTS, REPO, Stage
+from harness.stages import OWN_SETTINGS, PARTS, REPO, Stage
 from harness.waiting import SUBPROCESS
 
 # The checks of parts 2 to 4 provide Redis on 6379, as tests/test_tools.py's
 # do: one worker at a time may hold that port.
 pytestmark = [pytest.mark.repository, pytest.mark.xdist_group("port-6379")]
 
+# The check a learner's full run fails first, for a mistake the server only
+# shows when a room's socket is used: no browser needed.
+A_ROOM = "a_message_reaches_every_client"
 
-def check(project, part, *options):
+
+def check(project, part, *options, env=None):
+    """`make check` as the Makefile runs it, on project as part N."""
     result = subprocess.run(
         [
             sys.executable, "-m", "pytest", "-q", "--tb=no", "-p", "no:cacheprovider",
@@ -24,12 +38,22 @@ def check(project, part, *options):
             f"--part={part}", f"--project={project}", *options,
         ],
         cwd=REPO,
-        env=Stage(part, project=project).environment(),
-        capture_output=True,
+        env=env or Stage(part, OWN_SETTINGS, project).environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # in the order a terminal shows them
         text=True,
         timeout=SUBPROCESS,
     )  # fmt: skip
-    return result.returncode, result.stdout + result.stderr
+    return result.returncode, result.stdout
+
+
+def linked_anchors(output):
+    return re.findall(r"TROUBLESHOOTING\.md#([\w-]+)", output)
+
+
+def verdict(output):
+    """The output from the verdict's first line on."""
+    return output[output.index("Your project, checked as part") :]
 
 
 @pytest.mark.parametrize("part", PARTS)
@@ -40,36 +64,155 @@ def test_a_copy_of_each_stage_passes_and_is_left_as_it_was(tmp_path, part):
     assert code == 0, output
     assert "Verdict: PASS. Your project passes all" in output, output
     assert f"checks of part {part}." in output
+    assert output.rstrip().splitlines()[-1].startswith("Verdict: PASS."), (
+        "the verdict is the last line"
+    )
     assert "deselected" in output, "tests about this repository do not run"
     assert snapshot(project) == before, "the check wrote into the project"
 
 
+def old_packages(tmp_path):
+    """An environment whose package metadata says Channels 3.0.5 and Daphne
+    3.0.2 (see test_troubleshooting.py's test_installed_versions)."""
+    old = tmp_path / "old-packages"
+    for name, version in (("channels", "3.0.5"), ("daphne", "3.0.2")):
+        info = old / f"{name}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        )
+    return old
+
+
+SETTINGS = "mysite/settings.py"
+DAPHNE = '    "daphne",\n'
+STATICFILES = '    "django.contrib.staticfiles",\n'
+
+# (entry, part, edits, check selected): the ten mistakes issue 12 names first.
+MISTAKES = [
+    (
+        "as-asgi-forgotten",
+        2,
+        [("chat/routing.py", "ChatConsumer.as_asgi()", "ChatConsumer")],
+        A_ROOM,
+    ),
+    (
+        "channel-layers-missing",
+        2,
+        [(SETTINGS, "CHANNEL_LAYERS = {", "CHANNEL_LAYER = {")],
+        A_ROOM,
+    ),
+    (
+        "async-to-sync-in-async-consumer",
+        3,
+        [
+            ("chat/consumers.py", "import json\n", "import json\n\nfrom asgiref.sync import async_to_sync\n"),
+            ("chat/consumers.py", "await self.channel_layer.group_add(", "async_to_sync(self.channel_layer.group_add)("),
+        ],
+        A_ROOM,
+    ),
+    (
+        "handler-not-async",
+        3,
+        [
+            ("chat/consumers.py", "    async def chat_message(", "    def chat_message("),
+            ("chat/consumers.py", "await self.send(", "self.send("),
+        ],
+        A_ROOM,
+    ),
+    (
+        "no-handler-for-message-type",
+        3,
+        [("chat/consumers.py", '"type": "chat.message"', '"type": "chat.msg"')],
+        A_ROOM,
+    ),
+    (
+        "asgi-application-missing",
+        2,
+        [(SETTINGS, 'ASGI_APPLICATION = "mysite.asgi.application"\n', "")],
+        None,
+    ),
+    (
+        "asgi-application-not-importable",
+        2,
+        [(SETTINGS, '"mysite.asgi.application"', '"mysite.routing.application"')],
+        None,
+    ),
+    (
+        "plain-django-asgi",
+        2,
+        [("mysite/asgi.py", "application = ProtocolTypeRouter(", "application = django_asgi_app\nrouter = ProtocolTypeRouter(")],
+        A_ROOM,
+    ),
+    (
+        "daphne-after-staticfiles",
+        2,
+        [(SETTINGS, DAPHNE, ""), (SETTINGS, STATICFILES, STATICFILES + DAPHNE)],
+        None,
+    ),
+    (
+        "origin-not-allowed",
+        2,
+        [(SETTINGS, "ALLOWED_HOSTS = []", 'ALLOWED_HOSTS = ["chat.example.com"]')],
+        A_ROOM,
+    ),
+    ("installed-versions", 2, [], None),
+    # Beyond the ten: a mistake the server is silent about, made to speak.
+    (
+        "sync-consumer-without-async-to-sync",
+        2,
+        [("chat/consumers.py", "async_to_sync(self.channel_layer.group_send)(", "self.channel_layer.group_send(")],
+        A_ROOM,
+    ),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    ("mistake", "selection", "failure", "advice"),
-    [
-        (
-            ("mysite/asgi.py", '        "websocket": ', '        "wbsocket": '),
-            "room_page_opens",
-            "the room page at /chat/lobby/ never opened its WebSocket",
-            "the ProtocolTypeRouter in mysite/asgi.py has no 'websocket' entry",
-        ),
-        (
-            ("mysite/settings.py", '    "daphne",\n', ""),
-            "asgi_daphne",
-            "runserver did not start the ASGI/Daphne development server",
-            "put 'daphne' first in INSTALLED_APPS",
-        ),
-    ],
-    ids=["no-websocket-router", "daphne-not-installed"],
+    ("anchor", "part", "edits", "selection"),
+    MISTAKES,
+    ids=[mistake[0] for mistake in MISTAKES],
 )
-def test_a_broken_copy_fails_with_advice(tmp_path, mistake, selection, failure, advice):
-    project = copy_stage(2, tmp_path)
-    edit(project, *mistake)
-    code, output = check(project, 2, "-x", "-k", selection)
+def test_a_broken_copy_fails_and_names_its_entry_first(
+    tmp_path, anchor, part, edits, selection
+):
+    project = copy_stage(part, tmp_path)
+    for change in edits:
+        edit(project, *change)
+    env = Stage(part, OWN_SETTINGS, project).environment()
+    if anchor == "installed-versions":
+        env["PYTHONPATH"] = str(old_packages(tmp_path))
+    options = ["-x", "-k", selection] if selection else []
+    code, output = check(project, part, *options, env=env)
     assert code == 1, output
-    assert failure in output
-    assert advice in output
-    assert "Verdict: NOT YET. 1 of 1 checks of part 2 failed" in output
+    assert linked_anchors(output)[:1] == [anchor], output
+    assert len(set(linked_anchors(output))) == 1, "one mistake, one entry"
+    shown = verdict(output)
+    assert shown.rstrip().splitlines()[-1].startswith("Verdict: NOT YET."), shown
+    assert len(shown.splitlines()) < 40, shown
+    assert "Traceback (most recent call last)" not in output, "they go to a file"
+    details = re.search(
+        r"(?:Tracebacks and your server's log|runserver's output): (\S+)", shown
+    )
+    assert details, shown
+    assert (REPO / details.group(1)).is_file()
+    if selection is None:
+        assert "so no check ran" in shown or "none of the checks" in shown
+
+
+def test_a_failure_no_entry_matches_is_said_so(tmp_path):
+    # The consumer answers with another key: the room gets the wrong JSON, the
+    # server logs nothing wrong, and no entry claims it.
+    project = copy_stage(2, tmp_path)
+    edit(
+        project,
+        "chat/consumers.py",
+        'json.dumps({"message": message})',
+        'json.dumps({"text": message})',
+    )
+    code, output = check(project, 2, "-x", "-k", A_ROOM)
+    assert code == 1, output
+    assert linked_anchors(output) == [], output
+    assert "No entry of TROUBLESHOOTING.md matches what your server did" in output
 
 
 def test_the_check_needs_one_part_and_a_project_folder(tmp_path):

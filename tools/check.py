@@ -3,34 +3,57 @@
 The same tests run against the learner's folder (the one holding `manage.py`,
 `mysite/` and `chat/`), started with its own `manage.py runserver` and its own
 settings, as the stage part_N would be. Tests about this repository itself
-(marker `repository`) are deselected. Nothing is left in the folder: Python writes no
-bytecode there, and the empty db.sqlite3 that runserver's migration check
-creates when there is none is removed at the end. Failures end in a summary for the learner, with the advice of
-TROUBLESHOOTING.md for whatever the failures and the server's log show.
+(marker `repository`) are deselected. Nothing is left in the folder: Python
+writes no bytecode there, and the empty db.sqlite3 that runserver's migration
+check creates when there is none is removed at the end.
+
+Before any test, the check starts the project's runserver once: a server that
+does not start (a system check error such as daphne.E001, a missing or
+unimportable ASGI_APPLICATION), that starts as the wrong server (Django's WSGI
+one), or a Python whose Channels and Daphne are not the tutorial's, ends the
+check at once with that one diagnosis. Otherwise every test runs, and each
+failure is matched, by what the server did during it (the exception in its
+log, the HTTP status or close code the client got), to one entry of
+TROUBLESHOOTING.md (tools/troubleshooting.py), or to none, which is said.
+
+The output ends with the verdict a learner reads: the part, the checks that
+passed, each failure with one sentence and the entry's link. Tracebacks and
+the server's log go to a file under .run/check/, whose path it prints.
 """
 
 import os
 import re
+import textwrap
+import time
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from harness.redis import tutorial_redis
-from harness.stages import FIRST_PART_WITH_LAYER, REPO
-from tools.troubleshooting import GUIDE, diagnose
+from harness.servers import start_stage
+from harness.stages import FIRST_PART_WITH_LAYER, OWN_SETTINGS, REPO, Stage
+from tools.troubleshooting import first_problem, installed_versions
 
-# Advice for a failure whose server log matched nothing in TROUBLESHOOTING.md.
-FALLBACK_ADVICE = (
+REPORTS = REPO / ".run" / "check"
+# The project's servers turn an un-awaited coroutine's warning into an error,
+# so that a channel layer call made without async_to_sync shows in the log
+# (Daphne's runserver hides Python's warnings). Only that warning is changed.
+UNAWAITED_COROUTINES = "error:coroutine:RuntimeWarning"
+
+# A failure that no entry matches is still said in the learner's terms when
+# the check's own message is about the page.
+PAGE_FAILURES = (
     (
         r"never opened its WebSocket",
-        "the room page never opened its WebSocket to /ws/chat/<room>/: is "
-        "'websocket' in your ProtocolTypeRouter, and does the page's script "
-        "open ws://<host>/ws/chat/<room>/?",
+        "the room page never opened its WebSocket to /ws/chat/<room>/: does "
+        "its script open ws://<host>/ws/chat/<room>/?",
     ),
     (
         r"Unable to locate element.*#(?P<id>[\w-]+)",
-        "the page has no element with id '{id}': compare your template with the "
-        "tutorial's (the tests find elements by these ids).",
+        "the page has no element with id '{id}': compare your template with "
+        "the tutorial's (the checks find elements by these ids).",
     ),
     (
         r"did not go to /chat/",
@@ -38,6 +61,14 @@ FALLBACK_ADVICE = (
         "room URL in chat/urls.py.",
     ),
 )
+
+
+@dataclass
+class Failure:
+    name: str  # the check, in words
+    message: str  # the failure's first line
+    anchor: str | None  # the entry of TROUBLESHOOTING.md it matches, if any
+    sentence: str  # one sentence for the learner
 
 
 def pytest_addoption(parser):
@@ -51,6 +82,14 @@ def pytest_addoption(parser):
 
 def checking(config):
     return config.getoption("project") is not None
+
+
+FAILURES = pytest.StashKey[list]()
+PASSED = pytest.StashKey[list]()
+FILES_BEFORE = pytest.StashKey[set]()
+REPORT = pytest.StashKey[Path]()
+STARTUP = pytest.StashKey[tuple]()
+LOG_START = pytest.StashKey[int]()
 
 
 def pytest_configure(config):
@@ -77,26 +116,69 @@ def pytest_configure(config):
             "mysite/ and chat/"
         )
     config.option.project = project
-    # The servers inherit this: no __pycache__ is written into the project.
+    # The servers inherit these: no __pycache__ is written into the project,
+    # and an un-awaited layer call is logged.
     os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
+    os.environ["PYTHONWARNINGS"] = ",".join(
+        filter(None, [os.environ.get("PYTHONWARNINGS"), UNAWAITED_COROUTINES])
+    )
     config.stash[FAILURES] = []
+    config.stash[PASSED] = []
     config.stash[FILES_BEFORE] = set(project.rglob("*"))
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    report = REPORTS / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    report.write_text(f"make check PART={parts[0]} PROJECT={project}\n")
+    config.stash[REPORT] = report
+
+
+def write_report(config, title, text):
+    with open(config.stash[REPORT], "a") as report:
+        report.write(f"\n===== {title} =====\n{text.rstrip()}\n")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session):
+    """Start the project's runserver once, before any test: a project whose
+    server cannot be checked is told so at once, with the one reason."""
+    config = session.config
+    if not checking(config):
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.reportchars = ""  # the verdict replaces pytest's summary
+    stage = Stage(config.getoption("part")[0], OWN_SETTINGS, config.option.project)
+    versions = installed_versions(stage.environment(), cwd=stage.folder)
+    log_path = config.stash[REPORT].with_suffix(".startup.log")
+    try:
+        with start_stage(stage, log_path):
+            started = True
+    except (RuntimeError, TimeoutError):
+        started = False
+    output = log_path.read_text(errors="replace")
+    log_path.unlink()
+    write_report(config, "versions, and runserver's start", f"{versions}\n{output}")
+    found = first_problem(versions, output)
+    if found or not started:
+        # No test runs (see pytest_collection_modifyitems): the verdict says why.
+        config.stash[STARTUP] = (found, started, last_lines(output))
+
+
+def last_lines(text, count=3):
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-count:]
 
 
 def pytest_unconfigure(config):
-    """runserver's migration check opens the database, which creates an empty
-    db.sqlite3 if there was none: remove it, to leave the folder as it was."""
+    """Write the verdict last; then leave the folder as it was: runserver's
+    migration check creates an empty db.sqlite3 when there is none."""
     if not checking(config) or FILES_BEFORE not in config.stash:
         return
+    write_verdict(config)
     for path in (
         set(config.getoption("project").rglob("*")) - config.stash[FILES_BEFORE]
     ):
         if path.suffix == ".sqlite3" and path.stat().st_size == 0:
             path.unlink()
-
-
-FAILURES = pytest.StashKey[list]()
-FILES_BEFORE = pytest.StashKey[set]()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -105,9 +187,17 @@ def pytest_collection_modifyitems(config, items):
     if not checking(config):
         return
     about_repository = [item for item in items if item.get_closest_marker("repository")]
+    if STARTUP in config.stash:  # the server cannot be checked: no test runs
+        about_repository = list(items)
     if about_repository:
         config.hook.pytest_deselected(items=about_repository)
         items[:] = [item for item in items if item not in about_repository]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+    if checking(session.config) and STARTUP in session.config.stash:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -126,14 +216,41 @@ def the_tutorials_redis(request, tmp_path_factory):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield
-    if checking(item.config) and report.failed and call.excinfo is not None:
-        server = item.funcargs.get("server")
-        log = server.log() if server is not None else ""
-        text = f"{call.excinfo.exconly()}\n{report.longreprtext}"
-        item.config.stash[FAILURES].append(
-            (item.originalname, first_line(call.excinfo), advice(text, log))
+    if not checking(item.config):
+        return report
+    server = item.funcargs.get("server")
+    log = server.log() if server is not None else ""
+    if call.when == "setup":
+        item.stash[LOG_START] = len(log)
+    log = log[item.stash.get(LOG_START, 0) :]
+    name = item.originalname.removeprefix("test_").replace("_", " ")
+    if report.failed and call.excinfo is not None:
+        failure = describe(name, call.excinfo, log)
+        item.config.stash[FAILURES].append(failure)
+        write_report(
+            item.config,
+            f"FAILED {item.nodeid} ({call.when})",
+            "".join(traceback.format_exception(call.excinfo.value))
+            + f"\n--- the server's log during this check ---\n{log}",
         )
+    elif report.passed and call.when == "call":
+        item.config.stash[PASSED].append(name)
     return report
+
+
+def describe(name, excinfo, log):
+    """The failure in the learner's terms: the entry its evidence matches, or
+    what the check saw when none does."""
+    message = first_line(excinfo)
+    found = first_problem(f"{excinfo.exconly()}\n{message}", log)
+    if found:
+        problem, sentence = found
+        return Failure(name, message, problem.anchor, sentence)
+    for pattern, sentence in PAGE_FAILURES:
+        match = re.search(pattern, str(excinfo.value))
+        if match:
+            return Failure(name, message, None, sentence.format(**match.groupdict()))
+    return Failure(name, message, None, sentence_of(message))
 
 
 def first_line(excinfo):
@@ -142,52 +259,92 @@ def first_line(excinfo):
     return message.splitlines()[0] if message else excinfo.typename
 
 
-def advice(text, log):
-    found = [
-        f"{line} (see TROUBLESHOOTING.md, #{anchor})"
-        for anchor, line in diagnose(text, log)
-    ]
-    if not found:
-        for pattern, line in FALLBACK_ADVICE:
-            match = re.search(pattern, text)
-            if match:
-                found.append(line.format(**match.groupdict()))
-    return found
+def sentence_of(message):
+    return message if message.endswith(".") else f"{message}."
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if not checking(config):
-        return
-    write = terminalreporter.write_line
+def link(anchor):
+    return f"TROUBLESHOOTING.md#{anchor}"
+
+
+def write_verdict(config):
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    write = reporter.write_line if reporter is not None else print
     part = config.getoption("part")[0]
-    failures = config.stash[FAILURES]
-    checked = len(terminalreporter.stats.get("passed", [])) + len(
-        {name for name, _, _ in failures}
-    )
-    terminalreporter.section(f"your project, checked as part {part}")
-    write(f"Project: {config.getoption('project')}")
-    seen_messages, all_advice = set(), []
-    for name, message, lines in failures:
-        if message not in seen_messages:
-            seen_messages.add(message)
-            write(f"  FAILED {name.removeprefix('test_').replace('_', ' ')}:")
-            write(f"         {message}")
-        all_advice += [line for line in lines if line not in all_advice]
-    if all_advice:
-        write("What to look at:")
-        for line in all_advice:
-            write(f"  - {line}")
-    if failures:
-        failed = len({name for name, _, _ in failures})
-        write(
-            f"Verdict: NOT YET. {failed} of {checked} checks of part {part} failed; "
-            f"common mistakes and their fixes: {GUIDE.relative_to(REPO)}"
+    report = config.stash[REPORT]
+    shown = report.relative_to(REPO) if report.is_relative_to(REPO) else report
+    write("")
+    write(f"Your project, checked as part {part}: {config.getoption('project')}")
+    if STARTUP in config.stash:
+        startup_verdict(write, config.stash[STARTUP], part, shown)
+        return
+    failures, passed = config.stash[FAILURES], config.stash[PASSED]
+    failed_names = list(dict.fromkeys(failure.name for failure in failures))
+    passed_names = [name for name in dict.fromkeys(passed) if name not in failed_names]
+    checked = len(failed_names) + len(passed_names)
+    if not checked:
+        write("No check ran to the end.")
+        write(f"Details: {shown}")
+        write("Verdict: NOT YET. The checks did not run.")
+        return
+    write(
+        wrap(
+            f"Passed {len(passed_names)} of {checked} checks"
+            + (": " + "; ".join(passed_names) + "." if passed_names else ".")
         )
-    elif exitstatus == 0 and checked:
+    )
+    if failures:
+        write(f"Failed {len(failed_names)}:")
+        for (anchor, sentence), names in group(failures).items():
+            write(wrap("; ".join(names), "  x "))
+            write(wrap(sentence, "    Why: "))
+            write(
+                f"    Fix: {link(anchor)}"
+                if anchor
+                else "    No entry of TROUBLESHOOTING.md matches what your server "
+                "did; see the details below."
+            )
+        write(f"Tracebacks and your server's log: {shown}")
+        first = next((f.anchor for f in failures if f.anchor), None)
         write(
-            f"Verdict: PASS. Your project passes all {checked} checks of part {part}."
+            f"Verdict: NOT YET. {len(failed_names)} of {checked} checks of part "
+            f"{part} failed" + (f"; start with {link(first)}." if first else ".")
         )
     else:
         write(
-            f"Verdict: NOT YET. The checks did not run to the end (exit {exitstatus})."
+            f"Verdict: PASS. Your project passes all {checked} checks of part {part}."
         )
+
+
+def group(failures):
+    """Failures with the same diagnosis together, in the order they came."""
+    groups = {}
+    for failure in failures:
+        names = groups.setdefault((failure.anchor, failure.sentence), [])
+        if failure.name not in names:
+            names.append(failure.name)
+    return groups
+
+
+def startup_verdict(write, startup, part, shown):
+    found, started, output = startup
+    if started:
+        write(f"Your server started, but not as part {part} needs, so no check ran.")
+    else:
+        write(f"Your server did not start, so none of the checks of part {part} ran.")
+    if found:
+        problem, sentence = found
+        write(wrap(sentence, "  x Why: "))
+        write(f"    Fix: {link(problem.anchor)}")
+    else:
+        write("  x No entry of TROUBLESHOOTING.md matches; runserver's last words:")
+        for line in output:
+            write(f"      {line}")
+    write(f"runserver's output: {shown}")
+    write("Verdict: NOT YET. Fix this first, then run make check again.")
+
+
+def wrap(text, prefix=""):
+    return textwrap.fill(
+        text, width=100, initial_indent=prefix, subsequent_indent=" " * len(prefix)
+    )
