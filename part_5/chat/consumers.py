@@ -1,16 +1,21 @@
 # chat/consumers.py
-# Beyond the tutorial: asyncio, settings and get_handler_name, for the
+# Beyond the tutorial: asyncio, settings and Channels' helpers, for the
 # consumer's life below (leaving, renewing, closing) and its faster dispatch.
 import asyncio
 import json
 import logging
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
+# Beyond the tutorial: what one client may send (chat/limits.py).
+from .limits import REFUSED_PER_SECOND, RateLimit
+
 # Beyond the tutorial: what the chat accepts from a client (chat/validation.py).
-from .validation import InvalidMessage, parse_message
+from .validation import InvalidMessage, UnreadableFrame, parse_message
 
 logger = logging.getLogger(__name__)  # Beyond the tutorial: refusals are logged.
 
@@ -20,6 +25,13 @@ logger = logging.getLogger(__name__)  # Beyond the tutorial: refusals are logged
 # too: the service is unavailable for now, the page reconnects.
 SERVER_STOPPING_CODE = 4503
 SERVER_STOPPING = "The chat server is stopping. The page reconnects when it is back."
+# Beyond the tutorial: a frame no page sends, built to make the parser fail.
+UNREADABLE_CODE = 4400  # as HTTP 400: a bad request
+# Beyond the tutorial: what a client past its rate limit reads for each message.
+RATE_LIMITED = (
+    "Too many messages: at most {burst} at once, then {rate} a second. "
+    "This one was not sent."
+)
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -28,17 +40,70 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # that stops says so. Daphne cancels every consumer on SIGTERM and then
     # drops the connections: without the close below, the page sees 1006.
     # (uvicorn closes every socket itself, with 1012, before it stops.)
+    #
+    # Channels' own __call__ waits on the client and the channel layer through
+    # await_many_dispatch, which makes a new task for every event: one per
+    # delivery, N for each message in a room of N. Here each source has a
+    # loop of its own, in a task of its own, that takes its events in turn,
+    # and the consumer ends when either loop ends.
     async def __call__(self, scope, receive, send):
         self.in_room = False
+        self.scope = scope
+        self.base_send = send
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        limit = settings.CHAT_RATE_LIMIT
+        self.rate_limit = RateLimit(*limit) if limit else None
+        self.over_limit = False
+        loops = [
+            asyncio.create_task(self.client_events(self.receive_or_renew(receive))),
+            asyncio.create_task(self.group_events()),
+        ]
         try:
-            await super().__call__(scope, self.receive_or_renew(receive), send)
+            done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_COMPLETED)
+            for loop in done:
+                loop.result()  # what ended it, if it failed, fails the consumer
         except asyncio.CancelledError:
             if self.in_room:
                 await self.send(text_data=json.dumps({"error": SERVER_STOPPING}))
                 await self.close(code=SERVER_STOPPING_CODE)
             raise
         finally:
+            for loop in loops:
+                loop.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
             await self.leave_room()
+
+    async def client_events(self, receive):
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "websocket.receive" and not self.may_send():
+                    await self.refuse_over_limit()
+                    await asyncio.sleep(1 / REFUSED_PER_SECOND)
+                else:
+                    await self.dispatch(message)
+        except StopConsumer:  # the client left: the consumer ends cleanly
+            pass
+
+    async def group_events(self):
+        while True:
+            await self.dispatch(await self.channel_layer.receive(self.channel_name))
+
+    # Beyond the tutorial: one client cannot flood a room. Every frame counts,
+    # and one past the limit is answered with an error (and one log line for
+    # the connection), before any work is spent on it; the next one is read
+    # no sooner than 1/REFUSED_PER_SECOND s later.
+    def may_send(self):
+        return self.rate_limit is None or self.rate_limit.allows()
+
+    async def refuse_over_limit(self):
+        rate, burst = settings.CHAT_RATE_LIMIT
+        if not self.over_limit:  # once for each connection
+            logger.warning("Rate limit: refusing messages in room %s", self.room_name)
+            self.over_limit = True
+        error = RATE_LIMITED.format(rate=rate, burst=burst)
+        await self.send(text_data=json.dumps({"error": error}))
 
     async def connect(self):
         self.room_name = self.scope["url_route"]["kwargs"]["room_name"]
@@ -108,6 +173,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # error back to its sender alone, instead of ending its connection.
         try:
             message = parse_message(text_data, bytes_data)
+        except UnreadableFrame as error:
+            # Beyond the tutorial: built to fail, not a mistake: it ends the
+            # connection, with the reason, and one line in the log.
+            logger.warning("Closed a WebSocket in room %s: %s", self.room_name, error)
+            await self.send(text_data=json.dumps({"error": str(error)}))
+            await self.close(code=UNREADABLE_CODE, reason=str(error))
+            return
         except InvalidMessage as error:
             logger.warning("Refused a frame in room %s: %s", self.room_name, error)
             await self.send(text_data=json.dumps({"error": str(error)}))

@@ -13,6 +13,7 @@ websocket_urlpatterns = [
         rf"ws/chat/(?P<room_name>{ROOM_NAME_PATTERN})/$",
         consumers.ChatConsumer.as_asgi(),
     ),
-    # Beyond the tutorial: refuse any other name cleanly, not with a traceback.
-    re_path(r"ws/chat/", WebsocketDenier.as_asgi()),
+    # Beyond the tutorial: refuse any other name, or any other path, cleanly
+    # (403), not with a traceback.
+    re_path(r"", WebsocketDenier.as_asgi()),
 ]

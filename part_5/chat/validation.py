@@ -32,6 +32,12 @@ class InvalidMessage(ValueError):
     """A frame the chat refuses; the text says why, for the sender to read."""
 
 
+class UnreadableFrame(InvalidMessage):
+    """JSON that no page sends, built to make the parser fail: nested deeper
+    than Python recurses, or an integer longer than Python converts (4,300
+    digits). The sender is disconnected."""
+
+
 def parse_message(text_data=None, bytes_data=None):
     """The text of a `{"message": "<text>"}` frame, or InvalidMessage."""
     if text_data is None:
@@ -40,6 +46,10 @@ def parse_message(text_data=None, bytes_data=None):
         data = json.loads(text_data)
     except json.JSONDecodeError:
         raise InvalidMessage('A frame must be JSON, like {"message": "hi"}.') from None
+    except (RecursionError, ValueError):
+        raise UnreadableFrame(
+            "A frame nested too deeply or with too long a number: not read."
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("message"), str):
         raise InvalidMessage('A frame must be {"message": "<text>"}, with text.')
     if len(data["message"]) > settings.CHAT_MESSAGE_MAX_LENGTH:

@@ -14,15 +14,22 @@ django_asgi_app = get_asgi_application()
 # Beyond the tutorial: a dead Redis closes the socket with a message, not a
 # traceback (chat/layer_errors.py).
 from chat.layer_errors import CloseOnChannelLayerError
+
+# Beyond the tutorial: a bound on what the server holds for one client.
+from chat.limits import ServerBuffers
 from chat.routing import websocket_urlpatterns
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(
-                # Beyond the tutorial: CloseOnChannelLayerError around the routes.
-                CloseOnChannelLayerError(URLRouter(websocket_urlpatterns))
+        # Beyond the tutorial: ServerBuffers around everything, outermost,
+        # where the server's own send and receive are seen.
+        "websocket": ServerBuffers(
+            AllowedHostsOriginValidator(
+                AuthMiddlewareStack(
+                    # Beyond the tutorial: CloseOnChannelLayerError around the routes.
+                    CloseOnChannelLayerError(URLRouter(websocket_urlpatterns))
+                )
             )
         ),
     }

@@ -196,7 +196,9 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # Beyond the tutorial: Channels' layer, without its O(N) work for
+            # each of N deliveries (chat/layers.py).
+            "BACKEND": "chat.layers.InMemoryChannelLayer",
             "CONFIG": {"capacity": CHANNEL_CAPACITY, "expiry": CHANNEL_EXPIRY},
         },
     }
@@ -205,6 +207,19 @@ else:
 # longer one gets an error back. (Daphne itself drops any connection that
 # sends a frame over 1 MiB: DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE.)
 CHAT_MESSAGE_MAX_LENGTH = 10_000
+
+# Beyond the tutorial: how many frames one connection may send, at most BURST
+# at once, then RATE a second (a token bucket, chat/limits.py); each frame
+# past it gets an error back. CHAT_RATE_LIMIT=off lifts it (the benchmark).
+CHAT_RATE_LIMIT = (10, 100)  # (RATE, BURST)
+if os.environ.get("CHAT_RATE_LIMIT") == "off":
+    CHAT_RATE_LIMIT = None
+
+# Beyond the tutorial: the most the server holds for one client, in bytes:
+# frames it sent that its consumer has not taken yet, and frames sent to it
+# while it reads nothing. Past it, reading stops, or the connection is closed
+# (chat/limits.py).
+CHAT_CLIENT_BUFFER = 1024 * 1024
 
 # Beyond the tutorial: how often, in seconds, a consumer re-joins its room's
 # group (chat/consumers.py), so that a Redis that restarted and forgot every
