@@ -5,13 +5,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.servers import (
-    ServerProcess,
-    free_port,
-    stage_environment,
-    start_stage,
-)
-from harness.stages import REPO
+from harness.servers import HOST, ServerProcess, free_port
+from harness.stages import BEYOND_PART, REPO, Stage
 
 # What the "no DB hop" variant appends to a copy of the stage's consumers.py.
 # Channels 4.3's AsyncConsumer.dispatch awaits aclose_old_connections(), a hop
@@ -30,14 +25,13 @@ ChatConsumer.dispatch = dispatch_without_db_hop
 """
 
 
-def stage_folder(part, variant, log_dir: Path) -> Path:
-    """The stage's folder, or a copy of it with the variant applied."""
-    folder = REPO / f"part_{part}"
-    if not variant:
-        return folder
+def stage_copy(part, variant, log_dir: Path) -> Path:
+    """A copy of the stage's folder with the variant applied."""
     copy = log_dir / f"part_{part}-{variant}"
     shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(folder, copy, ignore=shutil.ignore_patterns("*.sqlite3"))
+    shutil.copytree(
+        REPO / f"part_{part}", copy, ignore=shutil.ignore_patterns("*.sqlite3")
+    )
     with open(copy / "chat/consumers.py", "a") as consumers:
         consumers.write(NO_DB_HOP)
     return copy
@@ -54,24 +48,29 @@ class Config:
     def start(self, log_dir: Path, redis_url) -> ServerProcess:
         log_path = log_dir / f"{self.name}.log"
         url = redis_url if self.layer == "redis" else None
-        if self.server == "daphne":
-            folder = stage_folder(self.part, self.variant, log_dir)
-            return start_stage(folder, log_path, url)
+        if self.part is not None:
+            copy = self.variant and stage_copy(self.part, self.variant, log_dir)
+            stage = Stage(self.part, self.layer, copy=copy)
+            environment = stage.environment(url)
+            if self.part != BEYOND_PART:
+                environment["DJANGO_SETTINGS_MODULE"] = "bench.layer_settings"
         port = free_port()
-        if self.server == "uvicorn":
+        if self.server == "daphne":  # as harness.servers.start_stage runs it
+            command = [sys.executable, "manage.py", "runserver", f"{HOST}:{port}"]
+            command.append("--noreload")
+            folder = stage.folder
+        elif self.server == "uvicorn":
             command = [
                 sys.executable, "-m", "uvicorn", "mysite.asgi:application",
                 "--host", "127.0.0.1", "--port", str(port),
                 "--ws", "wsproto", "--no-access-log", "--log-level", "warning",
             ]  # fmt: skip
-            folder = REPO / f"part_{self.part}"
+            folder = stage.folder
         else:
             command = [sys.executable, str(REPO / "bench/bare_server.py")]
             command += ["--port", str(port)]
-            folder = REPO
-        return ServerProcess(
-            self.name, command, port, log_path, folder, stage_environment(url)
-        )
+            folder, environment = REPO, None
+        return ServerProcess(self.name, command, port, log_path, folder, environment)
 
 
 CONFIGS = (
@@ -82,6 +81,9 @@ CONFIGS = (
     Config("part_3 uvicorn memory", 3, "uvicorn", "memory"),
     Config("part_3 uvicorn redis", 3, "uvicorn", "redis"),
     Config("part_3 no DB hop memory", 3, "daphne", "memory", "no-db-hop"),
+    Config("part_5 daphne memory", 5, "daphne", "memory"),
+    Config("part_5 daphne redis", 5, "daphne", "redis"),
+    Config("part_5 uvicorn memory", 5, "uvicorn", "memory"),
     Config("bare websockets", None, "bare", None),
 )
 BARE = CONFIGS[-1].name
