@@ -13,6 +13,8 @@ handshake.
 import re
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from contextlib import ExitStack
 
 import pytest
@@ -87,6 +89,15 @@ def closed_on_first_message(server):
         with pytest.raises(ConnectionClosed) as closed:
             alice.receive_json()
     return closed.value.rcvd.code, wait_for_log(server, "WebSocket DISCONNECT")
+
+
+def page_status(server):
+    """The HTTP status of the room page."""
+    try:
+        with urllib.request.urlopen(server.room_url("lobby")) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
 
 
 def runserver_refuses_to_start(part, project):
@@ -236,7 +247,10 @@ def test_installed_versions(tmp_path):
     env = Stage(1, OWN_SETTINGS, project).environment()
     env["PYTHONPATH"] = str(old)
     evidence = installed_versions(env, cwd=project)
-    assert "channels 3.0.5, daphne 3.0.2" in evidence
+    assert (
+        "Installed: django 5.2.19, channels 3.0.5, daphne 3.0.2, "
+        "channels-redis 4.3.0" in evidence
+    )
     assert (
         "Versions differ from the tutorial's: channels 3.0.5 and daphne 3.0.2"
         in evidence
@@ -314,6 +328,7 @@ def test_asgi_application_is_wsgi(tmp_path):
     )
     with start(2, tmp_path, project) as server:
         status, log = refused_handshake(server)
+        assert page_status(server) == 500, "pages fail too"
     assert status == 500
     assert (
         "TypeError: WSGIHandler.__call__() takes 3 positional arguments but 4 "
@@ -332,6 +347,7 @@ def test_plain_django_asgi(tmp_path):
     )
     with start(2, tmp_path, project) as server:
         status, log = refused_handshake(server)
+        assert page_status(server) == 200, "pages work"
     assert status == 500
     assert (
         "ValueError: Django can only handle ASGI/HTTP connections, not websocket."
@@ -701,9 +717,12 @@ def test_no_handler_for_message_type(tmp_path):
         tmp_path,
         ("chat/consumers.py", '"type": "chat.message"', '"type": "chat.msg"'),
     )
-    with start(3, tmp_path, project) as server:
+    with start(3, tmp_path, project) as server, connect(server) as bob:
         code, log = closed_on_first_message(server)
+        with pytest.raises(ConnectionClosed) as closed:
+            bob.receive_json()
     assert code == 1011
+    assert closed.value.rcvd.code == 1011, "every receiver's socket closes"
     assert "ValueError: No handler for message type chat.msg" in log
     assert anchors(log) == ["no-handler-for-message-type"]
 
