@@ -11,11 +11,13 @@ handshake.
 """
 
 import re
+import shutil
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from contextlib import ExitStack
+from urllib.parse import quote, urlparse
 
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -71,13 +73,18 @@ def wait_for_log(server, text):
     return server.log()
 
 
+def disconnected(server, room="lobby"):
+    """The log line that ends a socket of this room on this server."""
+    return f"WebSocket DISCONNECT {quote(urlparse(server.socket_url(room)).path)}"
+
+
 def refused_handshake(server, room="lobby", **origin):
     """Open a socket that the server refuses: its HTTP status, and the log once
     the server has finished with it (and said why)."""
     with pytest.raises(InvalidStatus) as refused, connect(server, room, **origin):
         pass
     return refused.value.response.status_code, wait_for_log(
-        server, "WebSocket DISCONNECT"
+        server, disconnected(server, room)
     )
 
 
@@ -88,7 +95,92 @@ def closed_on_first_message(server):
         alice.send_message("hello")
         with pytest.raises(ConnectionClosed) as closed:
             alice.receive_json()
-    return closed.value.rcvd.code, wait_for_log(server, "WebSocket DISCONNECT")
+    return closed.value.rcvd.code, wait_for_log(server, disconnected(server))
+
+
+# --- mistakes inside the consumer: one server for all of them ---
+
+# Each is part 3's chat/consumers.py with one mistake made, as (old, new)
+# edits; None is a mistake in chat/routing.py's line instead.
+CONSUMER_MISTAKES = {
+    "as-asgi-forgotten": None,
+    # Part 3's rewrite, with one call of part 2 left as it was.
+    "async-to-sync-in-async-consumer": [
+        ("import json\n", "import json\n\nfrom asgiref.sync import async_to_sync\n"),
+        (
+            "await self.channel_layer.group_add(",
+            "async_to_sync(self.channel_layer.group_add)(",
+        ),
+    ],
+    # Part 3's rewrite with one handler left synchronous, as in part 2.
+    "handler-not-async": [
+        ("    async def chat_message(", "    def chat_message("),
+        ("await self.send(", "self.send("),
+    ],
+    # An asynchronous consumer that asks the database something directly.
+    "synchronous-only-operation": [
+        (
+            "        await self.accept()\n",
+            "        from django.contrib.auth.models import User\n\n"
+            "        User.objects.filter(username=self.room_name).exists()\n"
+            "        await self.accept()\n",
+        )
+    ],
+    "no-handler-for-message-type": [('"type": "chat.message"', '"type": "chat.msg"')],
+    "consumer-never-accepts": [("        await self.accept()\n", "")],
+}
+
+
+@pytest.fixture(scope="module")
+def consumers_server(tmp_path_factory):
+    """One runserver of a copy of part 3 whose chat/routing.py keeps the
+    tutorial's route and adds one per consumer mistake, ws/<anchor>/<room>/,
+    to a copy of the tutorial's consumer with that mistake made
+    (chat/<anchor>.py): one server start for all of them."""
+    tmp = tmp_path_factory.mktemp("consumer-mistakes")
+    project = copy_stage(3, tmp)
+    routes = []
+    for anchor, edits in CONSUMER_MISTAKES.items():
+        module = anchor.replace("-", "_")
+        pattern = f'r"ws/{anchor}/(?P<room_name>\\w+)/$"'
+        if edits is None:  # the route to the class itself
+            routes.append(f"    re_path({pattern}, consumers.ChatConsumer),\n")
+            continue
+        shutil.copy(project / "chat/consumers.py", project / f"chat/{module}.py")
+        for old, new in edits:
+            edit(project, f"chat/{module}.py", old, new)
+        routes.append(f"    re_path({pattern}, {module}.ChatConsumer.as_asgi()),\n")
+    modules = [a.replace("-", "_") for a, edits in CONSUMER_MISTAKES.items() if edits]
+    edit(
+        project,
+        "chat/routing.py",
+        "from . import consumers\n",
+        f"from . import consumers, {', '.join(modules)}\n",
+    )
+    edit(
+        project,
+        "chat/routing.py",
+        "as_asgi()),\n]",
+        "as_asgi()),\n" + "".join(routes) + "]",
+    )
+    with start(3, tmp, project) as server:
+        yield server
+
+
+class Route:
+    """The shared server seen through one mistake's route, with the part of
+    its log written since: what a server with that one mistake would show."""
+
+    def __init__(self, server, prefix="chat"):
+        self.server, self.prefix = server, prefix
+        self.name, self.port, self.origin = server.name, server.port, server.origin
+        self.start = len(server.log())
+
+    def socket_url(self, room):
+        return f"ws://{HOST}:{self.port}/ws/{self.prefix}/{room}/"
+
+    def log(self):
+        return self.server.log()[self.start :]
 
 
 def page_status(server):
@@ -392,18 +484,6 @@ def test_redis_not_running(tmp_path):
     assert anchors(log) == ["redis-not-running"]
 
 
-def test_room_name_not_ascii(tmp_path):
-    # The tutorial's own code: its route \w+ matches any letter.
-    with start(3, tmp_path) as server:
-        status, log = refused_handshake(server, room="über")
-    assert status == 500
-    assert (
-        "TypeError: Group name must be a valid unicode string with length < 100 "
-        "containing only ASCII alphanumerics, hyphens, underscores, or periods" in log
-    )
-    assert anchors(log) == ["room-name-not-ascii"]
-
-
 def test_sync_consumer_without_async_to_sync(tmp_path, monkeypatch):
     project = copy_stage(2, tmp_path)
     for call in ("group_add", "group_discard", "group_send"):
@@ -578,88 +658,6 @@ def test_auth_middleware_without_session(tmp_path):
     assert anchors(log) == ["auth-middleware-without-session"]
 
 
-def test_as_asgi_forgotten(tmp_path):
-    project = broken(
-        2,
-        tmp_path,
-        (
-            "chat/routing.py",
-            "consumers.ChatConsumer.as_asgi()",
-            "consumers.ChatConsumer",
-        ),
-    )
-    with start(2, tmp_path, project) as server:
-        status, log = refused_handshake(server)
-    assert status == 500
-    assert "TypeError: object ChatConsumer can't be used in 'await' expression" in log
-    assert anchors(log) == ["as-asgi-forgotten"]
-
-
-def test_async_to_sync_in_async_consumer(tmp_path):
-    # Part 3's rewrite, with one call of part 2 left as it was.
-    project = broken(
-        3,
-        tmp_path,
-        (
-            "chat/consumers.py",
-            "import json\n",
-            "import json\n\nfrom asgiref.sync import async_to_sync\n",
-        ),
-        (
-            "chat/consumers.py",
-            "await self.channel_layer.group_add(",
-            "async_to_sync(self.channel_layer.group_add)(",
-        ),
-    )
-    with start(3, tmp_path, project) as server:
-        status, log = refused_handshake(server)
-    assert status == 500
-    assert (
-        "RuntimeError: You cannot use AsyncToSync in the same thread as an async "
-        "event loop - just await the async function directly." in log
-    )
-    assert anchors(log) == ["async-to-sync-in-async-consumer"]
-
-
-def test_handler_not_async(tmp_path):
-    # Part 3's rewrite with one handler left synchronous, as in part 2.
-    project = broken(
-        3,
-        tmp_path,
-        ("chat/consumers.py", "    async def chat_message(", "    def chat_message("),
-        ("chat/consumers.py", "await self.send(", "self.send("),
-    )
-    with start(3, tmp_path, project) as server:
-        code, log = closed_on_first_message(server)
-    assert code == 1011, "the socket opens, and closes on the first message"
-    assert "WebSocket CONNECT /ws/chat/lobby/" in log
-    assert "TypeError: object NoneType can't be used in 'await' expression" in log
-    assert anchors(log) == ["handler-not-async"]
-
-
-def test_synchronous_only_operation(tmp_path):
-    # An asynchronous consumer that asks the database something directly.
-    project = broken(
-        3,
-        tmp_path,
-        (
-            "chat/consumers.py",
-            "        await self.accept()\n",
-            "        from django.contrib.auth.models import User\n\n"
-            "        User.objects.filter(username=self.room_name).exists()\n"
-            "        await self.accept()\n",
-        ),
-    )
-    with start(3, tmp_path, project) as server:
-        status, log = refused_handshake(server)
-    assert status == 500
-    assert (
-        "django.core.exceptions.SynchronousOnlyOperation: You cannot call this "
-        "from an async context - use a thread or sync_to_async." in log
-    )
-    assert anchors(log) == ["synchronous-only-operation"]
-
-
 def test_channel_layers_missing(tmp_path):
     # Misspelt: Channels reads CHANNEL_LAYERS only.
     project = broken(
@@ -711,52 +709,6 @@ def test_redis_password_required(tmp_path):
     assert anchors(log) == ["redis-password-required"]
 
 
-def test_no_handler_for_message_type(tmp_path):
-    project = broken(
-        3,
-        tmp_path,
-        ("chat/consumers.py", '"type": "chat.message"', '"type": "chat.msg"'),
-    )
-    with start(3, tmp_path, project) as server, connect(server) as bob:
-        code, log = closed_on_first_message(server)
-        with pytest.raises(ConnectionClosed) as closed:
-            bob.receive_json()
-    assert code == 1011
-    assert closed.value.rcvd.code == 1011, "every receiver's socket closes"
-    assert "ValueError: No handler for message type chat.msg" in log
-    assert anchors(log) == ["no-handler-for-message-type"]
-
-
-def test_consumer_never_accepts(tmp_path):
-    project = broken(
-        3, tmp_path, ("chat/consumers.py", "        await self.accept()\n", "")
-    )
-    with start(3, tmp_path, project) as server:
-        # A browser waits for Daphne to give up (5 s); a short wait shows it.
-        with pytest.raises(TimeoutError) as unanswered:  # noqa: SIM117
-            with websocket_connect(
-                server.socket_url("lobby"), origin=server.origin, open_timeout=1
-            ):
-                pass
-        log = server.log()
-    assert "timed out while waiting for handshake response" in str(unanswered.value)
-    assert "WebSocket HANDSHAKING /ws/chat/lobby/" in log
-    assert "WebSocket CONNECT" not in log
-    assert "WebSocket REJECT" not in log
-    assert anchors(str(unanswered.value), log) == ["consumer-never-accepts"]
-
-
-def test_client_sends_no_origin(tmp_path):
-    # The tutorial's own code, and a client (a script, Postman) with no Origin.
-    with start(2, tmp_path) as server:
-        status, log = refused_handshake(server, origin=None)
-    assert status == 403
-    assert "WebSocket REJECT /ws/chat/lobby/" in log
-    assert "Traceback" not in log, "and not a word of why"
-    assert anchors(log, origin_evidence(None)) == ["client-sends-no-origin"]
-    assert origin_evidence(None) == NO_ORIGIN
-
-
 def test_origin_not_allowed(tmp_path):
     # ALLOWED_HOSTS set for a deployment, the page opened on another host.
     project = broken(
@@ -774,3 +726,95 @@ def test_origin_not_allowed(tmp_path):
     assert "WebSocket REJECT /ws/chat/lobby/" in log
     assert "Traceback" not in log
     assert anchors(log, origin_evidence(server.origin)) == ["origin-not-allowed"]
+
+
+def test_room_name_not_ascii(consumers_server):
+    # The tutorial's own code: its route \w+ matches any letter.
+    server = Route(consumers_server)
+    status, log = refused_handshake(server, room="über")
+    assert status == 500
+    assert (
+        "TypeError: Group name must be a valid unicode string with length < 100 "
+        "containing only ASCII alphanumerics, hyphens, underscores, or periods" in log
+    )
+    assert anchors(log) == ["room-name-not-ascii"]
+
+
+def test_client_sends_no_origin(consumers_server):
+    # The tutorial's own code, and a client (a script, Postman) with no Origin.
+    server = Route(consumers_server)
+    status, log = refused_handshake(server, origin=None)
+    assert status == 403
+    assert f"WebSocket REJECT {urlparse(server.socket_url('lobby')).path}" in log
+    assert "Traceback" not in log, "and not a word of why"
+    assert anchors(log, origin_evidence(None)) == ["client-sends-no-origin"]
+    assert origin_evidence(None) == NO_ORIGIN
+
+
+def test_as_asgi_forgotten(consumers_server):
+    server = Route(consumers_server, "as-asgi-forgotten")
+    status, log = refused_handshake(server)
+    assert status == 500
+    assert "TypeError: object ChatConsumer can't be used in 'await' expression" in log
+    assert anchors(log) == ["as-asgi-forgotten"]
+
+
+def test_async_to_sync_in_async_consumer(consumers_server):
+    server = Route(consumers_server, "async-to-sync-in-async-consumer")
+    status, log = refused_handshake(server)
+    assert status == 500
+    assert (
+        "RuntimeError: You cannot use AsyncToSync in the same thread as an async "
+        "event loop - just await the async function directly." in log
+    )
+    assert anchors(log) == ["async-to-sync-in-async-consumer"]
+
+
+def test_handler_not_async(consumers_server):
+    server = Route(consumers_server, "handler-not-async")
+    code, log = closed_on_first_message(server)
+    assert code == 1011, "the socket opens, and closes on the first message"
+    assert "WebSocket CONNECT /ws/handler-not-async/lobby/" in log
+    assert "TypeError: object NoneType can't be used in 'await' expression" in log
+    assert anchors(log) == ["handler-not-async"]
+
+
+def test_synchronous_only_operation(consumers_server):
+    server = Route(consumers_server, "synchronous-only-operation")
+    status, log = refused_handshake(server)
+    assert status == 500
+    assert (
+        "django.core.exceptions.SynchronousOnlyOperation: You cannot call this "
+        "from an async context - use a thread or sync_to_async." in log
+    )
+    assert anchors(log) == ["synchronous-only-operation"]
+
+
+def test_no_handler_for_message_type(consumers_server):
+    server = Route(consumers_server, "no-handler-for-message-type")
+    with connect(server) as bob:
+        code, log = closed_on_first_message(server)
+        with pytest.raises(ConnectionClosed) as closed:
+            bob.receive_json()
+    assert code == 1011
+    assert closed.value.rcvd.code == 1011, "every receiver's socket closes"
+    assert "ValueError: No handler for message type chat.msg" in log
+    assert anchors(log) == ["no-handler-for-message-type"]
+
+
+def test_consumer_never_accepts(consumers_server):
+    server = Route(consumers_server, "consumer-never-accepts")
+    # A browser waits for Daphne to give up (5 s); a short wait shows it.
+    with (
+        pytest.raises(TimeoutError) as unanswered,
+        websocket_connect(
+            server.socket_url("lobby"), origin=server.origin, open_timeout=1
+        ),
+    ):
+        pass
+    log = server.log()
+    assert "timed out while waiting for handshake response" in str(unanswered.value)
+    assert "WebSocket HANDSHAKING /ws/consumer-never-accepts/lobby/" in log
+    assert "WebSocket CONNECT" not in log
+    assert "WebSocket REJECT" not in log
+    assert anchors(str(unanswered.value), log) == ["consumer-never-accepts"]
