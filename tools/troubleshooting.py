@@ -285,23 +285,31 @@ print(json.dumps(found))
 def installed_versions(env=None, cwd=None, python=sys.executable):
     """The versions the project's Python finds, as evidence lines: one line
     naming them, and one more when they are not the tutorial's."""
-    output = subprocess.run(
-        [python, "-c", VERSIONS_SCRIPT],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    found = json.loads(output)
+    try:
+        output = subprocess.run(
+            [python, "-c", VERSIONS_SCRIPT],
+            env=env,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+        found = json.loads(output)
+    except (OSError, subprocess.SubprocessError, ValueError) as error:
+        return f"Installed: unknown ({error})"
     named = ", ".join(f"{name} {found[name] or '(not installed)'}" for name in found)
     lines = [f"Installed: {named}"]
     wrong = [
         f"{name} {found[name] or '(not installed)'}"
         for name, major in TUTORIAL_MAJORS.items()
-        if found[name] is None or int(found[name].split(".")[0]) != major
+        if major_version(found[name]) != major
     ]
     if wrong:
         lines.append(f"{VERSIONS_DIFFER} {' and '.join(wrong)}")
     return "\n".join(lines)
+
+
+def major_version(version):
+    match = re.match(r"\d+", version or "")
+    return int(match.group()) if match else None
