@@ -7,22 +7,27 @@ settings, as the stage part_N would be. Tests about this repository itself
 writes no bytecode there, and the empty db.sqlite3 that runserver's migration
 check creates when there is none is removed at the end.
 
-Before any test, the check starts the project's runserver once: a server that
-does not start (a system check error such as daphne.E001, a missing or
-unimportable ASGI_APPLICATION), that starts as the wrong server (Django's WSGI
-one), or a Python whose Channels and Daphne are not the tutorial's, ends the
-check at once with that one diagnosis. Otherwise every test runs, and each
-failure is matched, by what the server did during it (the exception in its
-log, the HTTP status or close code the client got), to one entry of
-TROUBLESHOOTING.md (tools/troubleshooting.py), or to none, which is said.
+Before any test, the check reads the versions the project's Python has,
+starts the project's runserver once, and imports its ASGI module alone as
+daphne or uvicorn would. A server that does not start (a system check error
+such as daphne.E001, a missing or unimportable ASGI_APPLICATION), that starts
+as the wrong server (Django's WSGI one), an ASGI module that fails on its own,
+or a Python whose Channels and Daphne are not the tutorial's, ends the check
+at once with that one diagnosis. Otherwise every test runs, and each failure
+is matched, by what the server did during it (the exception in its log, the
+HTTP status or close code the client got), to one entry of TROUBLESHOOTING.md
+(tools/troubleshooting.py), or to none, which is said.
 
 The output ends with the verdict a learner reads: the part, the checks that
 passed, each failure with one sentence and the entry's link. Tracebacks and
 the server's log go to a file under .run/check/, whose path it prints.
 """
 
+import json
 import os
 import re
+import subprocess
+import sys
 import textwrap
 import time
 import traceback
@@ -34,6 +39,7 @@ import pytest
 from harness.redis import tutorial_redis
 from harness.servers import start_stage
 from harness.stages import FIRST_PART_WITH_LAYER, OWN_SETTINGS, REPO, Stage
+from harness.waiting import SUBPROCESS
 from tools.troubleshooting import first_problem, installed_versions
 
 REPORTS = REPO / ".run" / "check"
@@ -90,6 +96,7 @@ FILES_BEFORE = pytest.StashKey[set]()
 REPORT = pytest.StashKey[Path]()
 STARTUP = pytest.StashKey[tuple]()
 LOG_START = pytest.StashKey[int]()
+USES_REDIS = pytest.StashKey[bool]()
 
 
 def pytest_configure(config):
@@ -146,8 +153,11 @@ def pytest_sessionstart(session):
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.reportchars = ""  # the verdict replaces pytest's summary
-    stage = Stage(config.getoption("part")[0], OWN_SETTINGS, config.option.project)
+    part = config.getoption("part")[0]
+    stage = Stage(part, OWN_SETTINGS, config.option.project)
     versions = installed_versions(stage.environment(), cwd=stage.folder)
+    facts = project_facts(stage)
+    config.stash[USES_REDIS] = facts.get("redis", True)
     log_path = config.stash[REPORT].with_suffix(".startup.log")
     try:
         with start_stage(stage, log_path):
@@ -158,9 +168,72 @@ def pytest_sessionstart(session):
     log_path.unlink()
     write_report(config, "versions, and runserver's start", f"{versions}\n{output}")
     found = first_problem(versions, output)
+    if not started:
+        headline = (
+            f"Your server did not start, so none of the checks of part {part} ran."
+        )
+    else:
+        headline = (
+            f"Your server started, but not as part {part} needs, so no check ran."
+        )
+    if started and not found and facts.get("asgi_module"):
+        # What daphne or uvicorn do: import mysite/asgi.py with nothing set up.
+        imported = import_alone(stage, facts["asgi_module"])
+        if imported:
+            write_report(config, f"import {facts['asgi_module']} alone", imported)
+            found = first_problem(imported)
+            headline = (
+                "runserver starts, but mysite/asgi.py fails when an ASGI server "
+                "imports it on its own, so no check ran."
+            )
     if found or not started:
         # No test runs (see pytest_collection_modifyitems): the verdict says why.
-        config.stash[STARTUP] = (found, started, last_lines(output))
+        config.stash[STARTUP] = (found, headline, last_lines(output))
+
+
+FACTS_SCRIPT = """
+import json, os
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+from django.conf import settings
+layers = json.dumps(getattr(settings, "CHANNEL_LAYERS", {}), default=str)
+asgi = getattr(settings, "ASGI_APPLICATION", None) or ""
+print(json.dumps({"redis": "redis" in layers.lower(), "asgi_module": asgi.rpartition(".")[0]}))
+"""
+
+
+def project_facts(stage):
+    """Whether the project's CHANNEL_LAYERS use Redis, and its ASGI module;
+    {} when its settings do not import (runserver's start will say why)."""
+    result = subprocess.run(
+        [sys.executable, "-c", FACTS_SCRIPT],
+        cwd=stage.folder,
+        env=stage.environment(),
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS,
+    )
+    try:
+        return json.loads(result.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {}
+
+
+def import_alone(stage, module):
+    """Import the ASGI module as an ASGI server does, with no settings module
+    given: its error output, or "" when it imports."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"import importlib; importlib.import_module({module!r})",
+        ],
+        cwd=stage.folder,
+        env=stage.environment(),
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS,
+    )
+    return result.stderr if result.returncode else ""
 
 
 def last_lines(text, count=3):
@@ -204,9 +277,14 @@ def pytest_sessionfinish(session):
 def the_tutorials_redis(request, tmp_path_factory):
     """Redis on 127.0.0.1:6379, where the tutorial's CHANNEL_LAYERS expects it,
     for a project that has reached part 2: an existing one, or one started for
-    the check and stopped after."""
+    the check and stopped after. A project whose CHANNEL_LAYERS use no Redis
+    needs none."""
     config = request.config
-    if not checking(config) or config.getoption("part")[0] < FIRST_PART_WITH_LAYER:
+    if (
+        not checking(config)
+        or config.getoption("part")[0] < FIRST_PART_WITH_LAYER
+        or not config.stash.get(USES_REDIS, True)
+    ):
         yield None
         return
     with tutorial_redis(tmp_path_factory.mktemp("redis")) as redis:
@@ -276,7 +354,7 @@ def write_verdict(config):
     write("")
     write(f"Your project, checked as part {part}: {config.getoption('project')}")
     if STARTUP in config.stash:
-        startup_verdict(write, config.stash[STARTUP], part, shown)
+        startup_verdict(write, config.stash[STARTUP], shown)
         return
     failures, passed = config.stash[FAILURES], config.stash[PASSED]
     failed_names = list(dict.fromkeys(failure.name for failure in failures))
@@ -326,12 +404,9 @@ def group(failures):
     return groups
 
 
-def startup_verdict(write, startup, part, shown):
-    found, started, output = startup
-    if started:
-        write(f"Your server started, but not as part {part} needs, so no check ran.")
-    else:
-        write(f"Your server did not start, so none of the checks of part {part} ran.")
+def startup_verdict(write, startup, shown):
+    found, headline, output = startup
+    write(headline)
     if found:
         problem, sentence = found
         write(wrap(sentence, "  x Why: "))
