@@ -400,10 +400,11 @@ def test_settings_not_configured(tmp_path):
     )
     # runserver has its settings already; an ASGI server has only asgi.py.
     output = daphne_command(2, project)
-    assert "django.core.exceptions.ImproperlyConfigured: Requested setting " in output
     assert (
-        "but settings are not configured. You must either define the environment variable DJANGO_SETTINGS_MODULE"
-        in output
+        "django.core.exceptions.ImproperlyConfigured: Requested setting "
+        "LOGGING_CONFIG, but settings are not configured. You must either define "
+        "the environment variable DJANGO_SETTINGS_MODULE or call "
+        "settings.configure() before accessing settings." in output
     )
     assert anchors(output) == ["settings-not-configured"]
 
@@ -704,7 +705,8 @@ def test_redis_password_required(tmp_path):
     assert (
         "redis.exceptions.AuthenticationError: HELLO must be called with the "
         "client already authenticated, otherwise the HELLO AUTH <user> <pass> "
-        "option can be used" in log
+        "option can be used to authenticate the client and select the RESP "
+        "protocol version at the same time" in log
     )
     assert anchors(log) == ["redis-password-required"]
 
