@@ -47,7 +47,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # loop of its own, in a task of its own, that takes its events in turn,
     # and the consumer ends when either loop ends.
     async def __call__(self, scope, receive, send):
-        self.in_room = False
+        self.in_room = asyncio.Event()  # set once it has joined and accepted
         self.scope = scope
         self.base_send = send
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
@@ -64,7 +64,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             for loop in done:
                 loop.result()  # what ended it, if it failed, fails the consumer
         except asyncio.CancelledError:
-            if self.in_room:
+            if self.in_room.is_set():
                 await self.send(text_data=json.dumps({"error": SERVER_STOPPING}))
                 await self.close(code=SERVER_STOPPING_CODE)
             raise
@@ -87,6 +87,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             pass
 
     async def group_events(self):
+        # A message can reach the channel between group_add and accept: it
+        # waits until the socket is accepted, as in Channels' single loop.
+        await self.in_room.wait()
         while True:
             await self.dispatch(await self.channel_layer.receive(self.channel_name))
 
@@ -113,14 +116,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.room_group_name, self.channel_name)
 
         await self.accept()
-        self.in_room = True  # Beyond the tutorial: see __call__.
+        self.in_room.set()  # Beyond the tutorial: see __call__ and group_events.
 
     # Beyond the tutorial: no disconnect(); __call__ leaves the room group on
     # every way out, a close among them.
     async def leave_room(self):
         if not hasattr(self, "room_group_name"):
             return  # refused before it joined
-        self.in_room = False
+        self.in_room.clear()
         try:
             await self.channel_layer.group_discard(
                 self.room_group_name, self.channel_name
@@ -150,7 +153,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return next_event
 
     async def room_renew(self, event):
-        if self.in_room:
+        if self.in_room.is_set():
             await self.channel_layer.group_add(self.room_group_name, self.channel_name)
 
     # Beyond the tutorial: Channels' dispatch hops to a worker thread before

@@ -26,15 +26,24 @@ class CloseOnChannelLayerError:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        state = {"websocket.accept": False, "websocket.close": False}
+        state = {"websocket.accept": False, "websocket.close": False, "gone": False}
 
         async def send_and_remember(message):
             state[message["type"]] = True
-            await send(message)
+            try:
+                await send(message)
+            except OSError:
+                # Beyond the tutorial: what an ASGI server raises on a send to
+                # a client that has gone (uvicorn); not the layer's failure.
+                state["gone"] = True
+                raise
 
         try:
             await self.app(scope, receive, send_and_remember)
         except CHANNEL_LAYER_ERRORS as error:
+            if state["gone"]:
+                logger.debug("WebSocket %s: the client is gone", scope["path"])
+                return
             logger.error(
                 "WebSocket %s closed, the channel layer failed: %s: %s",
                 scope["path"],

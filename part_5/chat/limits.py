@@ -146,7 +146,11 @@ class BoundedConnection:
     async def receive(self):
         message = await self.queue.get()
         self.queued -= frame_size(message)
-        if "input" in self.paused_for and self.queue.qsize() <= MAX_QUEUED_FRAMES // 2:
+        if (
+            "input" in self.paused_for
+            and self.queue.qsize() <= MAX_QUEUED_FRAMES // 2
+            and self.queued <= self.limit // 2
+        ):
             self.resume_reading("input")
         return message
 

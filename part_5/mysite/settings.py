@@ -204,8 +204,8 @@ else:
     }
 
 # Beyond the tutorial: the longest chat message accepted, in characters; a
-# longer one gets an error back. (Daphne itself drops any connection that
-# sends a frame over 1 MiB: DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE.)
+# longer one gets an error back. (Daphne itself closes, with 1009, any
+# connection that sends a frame over 1 MiB.)
 CHAT_MESSAGE_MAX_LENGTH = 10_000
 
 # Beyond the tutorial: how many frames one connection may send, at most BURST
