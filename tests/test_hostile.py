@@ -14,6 +14,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from harness.clients import room_connection
 from harness.hostile import (
     PING,
     TEXT,
@@ -123,6 +124,40 @@ def test_clients_that_never_read_cannot_grow_the_server(stage, private_server):
     assert_no_traceback(server.log())
 
 
+@pytest.mark.any_layer  # what Daphne holds for a client, whatever the layer
+def test_a_client_that_sends_faster_than_it_is_served_cannot_grow_the_server(
+    stage, private_server
+):
+    """A client sends 300 frames of 1 MiB of blanks as fast as it can, and
+    never reads. Past the first 100 (its rate limit's burst), its consumer
+    takes 100 a second; the server stops reading it once 1 MiB waits for the
+    consumer, and the room goes on."""
+    server = private_server()
+    blank = frame(TEXT, b" " * (2**20 - 16))
+    flooder = RawWebSocket(server, "/ws/chat/blank/", server.origin)
+    try:
+        with (
+            room_connection(server, "blank") as alice,
+            room_connection(server, "blank") as bob,
+        ):
+            before = peak = rss_mb(server.process.pid)
+            flooder.sock.settimeout(0.5)  # a send that stalls that long: it is held
+            sent = 0
+            with suppress(TimeoutError):
+                while sent < 300:
+                    flooder.send(blank)
+                    sent += 1
+                    peak = max(peak, rss_mb(server.process.pid))
+            peak = max(peak, rss_mb(server.process.pid))
+            alice.send_message("still chatting")
+            assert bob.receive_json() == {"message": "still chatting"}
+    finally:
+        flooder.close()
+    print(f"\n{sent} MiB sent; RSS {before:.0f} MB -> {peak:.0f} MB")
+    assert peak - before < MEMORY_GROWTH_LIMIT
+    assert_no_traceback(server.log())
+
+
 # --- 2. fair senders ---
 
 
@@ -181,7 +216,7 @@ def test_five_flooders_slow_nobody_and_are_told(stage, server, server_log):
     through, the quiet ones chat as fast as before, and lose nothing."""
     frames = 300
     quiet, flooded, outcomes = asyncio.run(
-        latencies_quiet_and_flooded(server, flooders=5, frames=frames, samples=20)
+        latencies_quiet_and_flooded(server, flooders=5, frames=frames, samples=30)
     )
     print(f"\nquiet: {spread(quiet)}; flooded: {spread(flooded)}; {outcomes}")
     for echoes, errors, still_open in outcomes:
