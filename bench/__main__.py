@@ -119,6 +119,38 @@ def print_table(records):
         )
 
 
+# What part 5 is measured against, on the same layer and server.
+PART_5_VERSUS = {
+    "part_5 daphne memory": "part_3 daphne memory",
+    "part_5 daphne redis": "part_3 daphne redis",
+    "part_5 uvicorn memory": "part_3 uvicorn memory",
+}
+
+
+def print_part_5_ratios(records):
+    """Part 5 against part 3 and the bare server, run by run of this table."""
+    by_key = {(r["config"], r["clients"]): r for r in records}
+    lines = []
+    for (config, clients), record in by_key.items():
+        part_3 = by_key.get((PART_5_VERSUS.get(config), clients))
+        bare = by_key.get((BARE, clients))
+        if not part_3 or not bare:
+            continue
+        lines.append(
+            f"{config:24} {clients:>4} "
+            f"{record['deliveries_per_s'] / part_3['deliveries_per_s']:>9.1f}x "
+            f"{record['deliveries_per_s'] / bare['deliveries_per_s']:>7.2f} "
+            f"{record['p99_ms'] / part_3['p99_ms']:>11.2f} {record['lost']:>6}"
+        )
+    if lines:
+        header = (
+            f"{'part 5':24} {'N':>4} {'x part 3':>10} {'x bare':>7} "
+            f"{'p99/part 3':>11} {'lost':>6}"
+        )
+        print(f"\n{header}\n{'-' * len(header)}")
+        print("\n".join(lines))
+
+
 def draw_chart(records, path):
     import matplotlib
 
@@ -155,12 +187,23 @@ def main():
     parser.add_argument("--json", help="where to write the results as JSON")
     parser.add_argument("--chart", help="where to draw the PNG chart")
     parser.add_argument(
+        "--report",
+        metavar="JSON",
+        help="print the tables of a previous run's JSON, and run nothing",
+    )
+    parser.add_argument(
         "--only",
         action="append",
         metavar="TEXT",
         help="run only the configurations whose name contains TEXT (repeatable)",
     )
     args = parser.parse_args()
+    if args.report:
+        with open(args.report) as saved:
+            records = json.load(saved)
+        print_table(records)
+        print_part_5_ratios(records)
+        return
     plan = QUICK if args.quick else FULL
     name = "quick" if args.quick else "results"
     json_path = args.json or (
@@ -199,6 +242,7 @@ def main():
     records.sort(key=lambda r: (r["clients"], r["config"]))
     print()
     print_table(records)
+    print_part_5_ratios(records)
     RUN.mkdir(parents=True, exist_ok=True)
     with open(json_path, "w") as output:
         json.dump(records, output, indent=2)
