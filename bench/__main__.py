@@ -157,13 +157,17 @@ def draw_chart(records, path):
     matplotlib.use("Agg")  # no screen needed
     from matplotlib import pyplot
 
-    figure, axes = pyplot.subplots(figsize=(8, 5))
-    for config in dict.fromkeys(r["config"] for r in records):
+    figure, axes = pyplot.subplots(figsize=(10, 5))
+    colours = pyplot.get_cmap("tab20").colors
+    configs = dict.fromkeys(r["config"] for r in records)
+    for number, config in enumerate(configs):
         points = [r for r in records if r["config"] == config]
         axes.plot(
             [r["clients"] for r in points],
             [r["deliveries_per_s"] for r in points],
             marker="o",
+            color=colours[2 * number % 20 + 2 * number // 20],
+            linestyle="-" if config.startswith(("part_5", "bare")) else "--",
             label=config,
         )
     axes.set(
@@ -176,7 +180,7 @@ def draw_chart(records, path):
     axes.set_xticks([r["clients"] for r in records], minor=False)
     axes.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize="small", loc="center right")
+    axes.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.02, 0.5))
     figure.tight_layout()
     figure.savefig(path, dpi=100)
 
@@ -203,6 +207,8 @@ def main():
             records = json.load(saved)
         print_table(records)
         print_part_5_ratios(records)
+        if args.chart:
+            draw_chart(records, args.chart)
         return
     plan = QUICK if args.quick else FULL
     name = "quick" if args.quick else "results"
