@@ -231,7 +231,7 @@ def test_five_flooders_slow_nobody_and_are_told(stage, server, server_log):
 
 # In `make test`: enough of each to hold a few hundred sockets open on the
 # server. The full 1,000 of each: HOSTILE_CONNECTIONS=1000 (README).
-CONNECTIONS = int(os.environ.get("HOSTILE_CONNECTIONS", "300"))
+CONNECTIONS = int(os.environ.get("HOSTILE_CONNECTIONS", "200"))
 
 
 async def open_sockets(server, count):
