@@ -42,6 +42,7 @@ PLACEHOLDER = re.compile(r"\{\{ (\w+) \}\}")
 # byte from the server, and the server pings every WS_PING_INTERVAL seconds.
 WS_READ_TIMEOUT = "1h"
 WS_PING_INTERVAL = 20
+WS_MAX_SIZE = 1024 * 1024  # bytes in one WebSocket frame, as Daphne allows
 
 # nginx's main configuration around the site file. As root, nginx's workers
 # would switch to the user `nobody`, who cannot read a private run folder.
@@ -161,6 +162,8 @@ def start_asgi(number, env, log_dir: Path, ping_interval) -> ServerProcess:
         # trusted from 127.0.0.1 only (--forwarded-allow-ips' default).
         "--proxy-headers",
         "--ws-ping-interval", str(ping_interval),
+        # Daphne's limit on one frame (1 MiB), where uvicorn's is 16 MiB.
+        "--ws-max-size", str(WS_MAX_SIZE),
     ]  # fmt: skip
     return ServerProcess(
         f"uvicorn {number}",

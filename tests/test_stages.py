@@ -40,6 +40,8 @@ STEPS = {
         "README.md",
         "chat/consumers.py",
         "chat/layer_errors.py",
+        "chat/layers.py",
+        "chat/limits.py",
         "chat/routing.py",
         "chat/templates/chat/index.html",
         "chat/templates/chat/room.html",
