@@ -83,6 +83,9 @@ async def post_to_silent_room(server, silent, senders, each):
         for number in range(each):
             for sender, talker in enumerate(talkers):
                 await talker.send(json.dumps({"message": f"{sender}:{number}:{big}"}))
+            # The readers share this event loop: a send that need not wait
+            # never lets them read, and they would lag behind by the whole burst.
+            await asyncio.sleep(0)
             peak = max(peak, rss_mb(server.process.pid))
         while not all(task.done() for task in reading):
             await asyncio.wait(reading, timeout=0.1)
