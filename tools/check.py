@@ -1,4 +1,4 @@
-"""`--project PATH --part N`: the shared suite's verdict on a learner's own project.
+"""`--project=PATH --part=N`: the shared suite's verdict on a learner's own project.
 
 The same tests run against the learner's folder (the one holding `manage.py`,
 `mysite/` and `chat/`), started with its own `manage.py runserver` and its own
@@ -31,6 +31,7 @@ import sys
 import textwrap
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,15 +156,15 @@ def pytest_sessionstart(session):
         reporter.reportchars = ""  # the verdict replaces pytest's summary
     part = config.getoption("part")[0]
     stage = Stage(part, OWN_SETTINGS, config.option.project)
-    versions = installed_versions(stage.environment(), cwd=stage.folder)
-    facts = project_facts(stage)
-    config.stash[USES_REDIS] = facts.get("redis", True)
     log_path = config.stash[REPORT].with_suffix(".startup.log")
-    try:
-        with start_stage(stage, log_path):
-            started = True
-    except (RuntimeError, TimeoutError):
-        started = False
+    # Independent looks at the project, side by side: each is a Python
+    # process that imports Django, and the check starts when all have answered.
+    with ThreadPoolExecutor(3) as pool:
+        versions = pool.submit(installed_versions, stage.environment(), stage.folder)
+        facts = pool.submit(project_facts, stage)
+        started = pool.submit(starts, stage, log_path)
+        versions, facts, started = versions.result(), facts.result(), started.result()
+    config.stash[USES_REDIS] = facts.get("redis", True)
     output = log_path.read_text(errors="replace")
     log_path.unlink()
     write_report(config, "versions, and runserver's start", f"{versions}\n{output}")
@@ -189,6 +190,15 @@ def pytest_sessionstart(session):
     if found or not started:
         # No test runs (see pytest_collection_modifyitems): the verdict says why.
         config.stash[STARTUP] = (found, headline, last_lines(output))
+
+
+def starts(stage, log_path) -> bool:
+    """Does the project's runserver start and listen? (It is stopped at once.)"""
+    try:
+        with start_stage(stage, log_path):
+            return True
+    except (RuntimeError, TimeoutError):
+        return False
 
 
 FACTS_SCRIPT = """
