@@ -19,6 +19,7 @@ import functools
 import logging
 import time
 
+from autobahn.exception import Disconnected
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -183,7 +184,13 @@ class BoundedConnection:
                 code=message.get("code", 1000), reason=message["reason"]
             )
             return
-        await self.daphne_send(message)
+        try:
+            await self.daphne_send(message)
+        except Disconnected as gone:
+            # Daphne's word for a send to a client that has gone; the ASGI
+            # specification asks for an OSError, which chat/layer_errors.py
+            # takes as "the client is gone" and ends the consumer quietly.
+            raise ConnectionResetError(str(gone)) from gone
 
     def close(self, code, reason):
         """Close with a reason; the WebSocket library drops the connection if
