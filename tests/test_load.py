@@ -45,10 +45,11 @@ def test_the_burst_the_tutorials_channels_cannot_hold_arrives_whole(
     )
 
 
-# 200 clients: over redis-py's default pool of 100 connections, which is the
-# point on the Redis layer; one message each is 40,000 deliveries.
+# 120 clients: over redis-py's default pool of 100 connections, which is the
+# point on the Redis layer (as in the tutorial's limit); one message each is
+# 14,400 deliveries.
 @pytest.mark.layer("redis")
-def test_a_room_of_200_clients_on_redis_receives_every_message(
+def test_a_room_of_120_clients_on_redis_receives_every_message(
     stage, server, server_log
 ):
-    assert_every_message_arrives_once_in_order(server, server_log, 200, 1)
+    assert_every_message_arrives_once_in_order(server, server_log, 120, 1)

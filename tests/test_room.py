@@ -23,6 +23,7 @@ def test_no_websocket_route_yet(stage, server):
 
 
 @pytest.mark.since_part(2)
+@pytest.mark.any_layer  # the page and its socket; the layer is tested below
 def test_room_page_opens_its_websocket(stage, open_window):
     window = open_window()
     window.enter_room("lobby")
@@ -60,6 +61,7 @@ def test_another_room_sees_none_of_the_messages(stage, open_window):
 
 
 @pytest.mark.since_part(2)
+@pytest.mark.any_layer  # the page's input and button; delivery is tested above
 @pytest.mark.parametrize("press", ["enter", "click"])
 def test_enter_and_send_button_both_send_and_clear_the_input(stage, open_window, press):
     window = open_window()

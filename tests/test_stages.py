@@ -205,6 +205,7 @@ def test_manage_py_check_is_clean(stage, redis_url):
 
 @pytest.mark.browser
 @pytest.mark.since_part(4)
+@pytest.mark.layer("redis")  # the tutorial's own layer
 def test_part_4_own_selenium_tests_pass_and_keep_the_development_database(
     stage, redis_url, tmp_path
 ):
