@@ -3,14 +3,16 @@
 Chrome or Chromium and its driver (found the way the tests find them, by
 Selenium Manager), a Redis server (the system's or the one installed with the
 requirements) and nginx (part 5 served for real). On Debian or Ubuntu, run as
-root (CI, a container), what is missing is installed with apt-get. Anywhere
-else it stops, in one message, with the command that installs it.
+root (CI, a container), what is missing is installed with apt-get, Debian's
+redis-server among them. Anywhere else it stops, in one message, with the
+command that installs it.
 
     python -m tools.preflight                  # check, install what apt-get can
     python -m tools.preflight --skip browser   # what `make test-no-browser` needs
 """
 
 import argparse
+import logging
 import os
 import shutil
 import subprocess
@@ -51,14 +53,25 @@ SELENIUM_MANAGER_HINT = (
 
 def has_browser() -> bool:
     """Would `webdriver.Chrome(options)` find a browser and a driver?"""
+    # Selenium Manager's own complaints (it found nothing, it could not reach
+    # the network) would come before the one message below: not printed.
+    selenium_log = logging.getLogger("selenium")
+    level = selenium_log.level
+    selenium_log.setLevel(logging.CRITICAL)
     try:
         finder = DriverFinder(Service(), ChromeOptions())
         return bool(finder.get_driver_path() and finder.get_browser_path())
     except (WebDriverException, ValueError, OSError):
         return False
+    finally:
+        selenium_log.setLevel(level)
 
 
 def has_redis() -> bool:
+    """A Redis server: the system's, or the embedded one of requirements.txt.
+    Where apt-get can install it, the system's is preferred."""
+    if can_apt_get():
+        return shutil.which("redis-server") is not None
     try:
         return bool(redis_server_binary())
     except RedisNotAvailable:
