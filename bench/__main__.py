@@ -22,6 +22,7 @@ import psutil
 from bench.servers import BARE, CONFIGS
 from harness.load import chat_burst, inbox_faults
 from harness.redis import start_redis
+from harness.servers import StageUrls
 from harness.stages import REPO
 
 # Room size N -> messages each client sends (M): every run stays well under 30 s.
@@ -65,13 +66,14 @@ def percentile(values, fraction):
 
 def measure(config, clients, messages_each, redis_url):
     with config.start(RUN, redis_url) as server:
+        urls = StageUrls(server.port)
         memory = PeakMemory(server.process.pid)
         memory.start()
         try:
             burst = asyncio.run(
                 chat_burst(
-                    f"ws://127.0.0.1:{server.port}/ws/chat/bench/",
-                    f"http://127.0.0.1:{server.port}",
+                    urls.socket_url("bench"),
+                    urls.origin,
                     clients,
                     messages_each,
                     timeout=RUN_TIMEOUT,

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.servers import HOST, ServerProcess, free_port
-from harness.stages import BEYOND_PART, REPO, Stage
+from harness.stages import BEYOND_PART, REPO, Stage, stage_folder
 
 # What the "no DB hop" variant appends to a copy of the stage's consumers.py.
 # Channels 4.3's AsyncConsumer.dispatch awaits aclose_old_connections(), a hop
@@ -30,7 +30,7 @@ def stage_copy(part, variant, log_dir: Path) -> Path:
     copy = log_dir / f"part_{part}-{variant}"
     shutil.rmtree(copy, ignore_errors=True)
     shutil.copytree(
-        REPO / f"part_{part}", copy, ignore=shutil.ignore_patterns("*.sqlite3")
+        stage_folder(part), copy, ignore=shutil.ignore_patterns("*.sqlite3")
     )
     with open(copy / "chat/consumers.py", "a") as consumers:
         consumers.write(NO_DB_HOP)
