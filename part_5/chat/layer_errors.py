@@ -58,3 +58,18 @@ class CloseOnChannelLayerError:
                 {"type": "websocket.send", "text": json.dumps({"error": UNREACHABLE})}
             )
             await send({"type": "websocket.close", "code": LAYER_UNREACHABLE_CODE})
+
+
+class LayerErrorsInOneLine(logging.Filter):
+    """channels_redis also talks to Redis from background tasks of its own;
+    while Redis is down they fail, and asyncio logs each failure with a
+    traceback ("Task exception was never retrieved"). The consumers already
+    say what happened (above): such a record keeps one line and no traceback."""
+
+    def filter(self, record):
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, CHANNEL_LAYER_ERRORS):
+            record.msg = f"{record.getMessage().splitlines()[0]}: {error}"
+            record.args = ()
+            record.exc_info = None
+        return True

@@ -203,6 +203,15 @@ else:
         },
     }
 
+# Beyond the tutorial: what channels_redis's own background tasks log when
+# Redis is down, in one line instead of a traceback (chat/layer_errors.py).
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"one_line": {"()": "chat.layer_errors.LayerErrorsInOneLine"}},
+    "loggers": {"asyncio": {"filters": ["one_line"]}},
+}
+
 # Beyond the tutorial: the longest chat message accepted, in characters; a
 # longer one gets an error back. (Daphne itself closes, with 1009, any
 # connection that sends a frame over 1 MiB.)
