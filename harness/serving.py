@@ -13,9 +13,10 @@ nginx's site file is part_5/nginx.conf, filled in here and wrapped in a main
 configuration that keeps nginx's pid, logs and temporary files in the run
 folder: nginx needs no root and writes nothing under /var.
 
-The ASGI server is uvicorn rather than Daphne: `make bench` measured 13 % more
-deliveries per second at 10 to 50 clients a room (bench/README.md), and it
-logs every accepted WebSocket with its path, which shows who is served where.
+The ASGI server is uvicorn rather than Daphne (part_5/DEPLOY.md says why: flow
+control of its own, a close frame for every socket when it stops, and a log
+line for every accepted WebSocket with its path, which shows who is served
+where; `make bench` puts the two level at 50 clients a room).
 """
 
 import os
