@@ -9,7 +9,8 @@ its markers say which of them it is about, and the rest are deselected
 - `layer(name)`: needs the suite's own "redis" (or "memory") layer.
 - `any_layer`: does not involve the channel layer; runs once per part.
 - `repository`: about this repository, not about a learner's project:
-  `make check` leaves these out. A test that takes no `stage` must carry it.
+  `make check` leaves these out. A test that takes no `stage` must carry it,
+  and runs only when no `--part` is given (`make test`, not `make test-part-N`).
 """
 
 import itertools
@@ -94,9 +95,11 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.browser)
         if stage is not None:  # one worker per stage: its server starts once
             item.add_marker(pytest.mark.xdist_group(str(stage)))
-        if stage is None or (
-            is_about(item, stage) and is_selected(item, stage, config)
-        ):
+        if stage is None:
+            keep = not config.getoption("part")  # about no stage: not with --part
+        else:
+            keep = is_about(item, stage) and is_selected(item, stage, config)
+        if keep:
             kept.append(item)
         else:
             deselected.append(item)

@@ -37,8 +37,12 @@ def test_everyone_in_the_room_sees_every_message_in_order(stage, open_window):
     alice.open_room("everyone")
     bob.open_room("everyone")
 
+    # A conversation: each answers what it has seen. (Two people who post at
+    # the same moment have no order between them, in this chat or any other.)
     alice.post("hello")
+    bob.wait_for_lines(["hello"], who="bob")
     bob.post("hi alice")
+    alice.wait_for_lines(["hello", "hi alice"], who="alice")
     alice.post("how are you?")
 
     expected = ["hello", "hi alice", "how are you?"]
