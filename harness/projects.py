@@ -52,3 +52,17 @@ def snapshot(folder: Path) -> dict:
         str(path.relative_to(folder)): (path.stat().st_size, path.stat().st_mtime_ns)
         for path in sorted(folder.rglob("*"))
     }
+
+
+def old_channels_metadata(folder: Path) -> Path:
+    """A folder whose package metadata says Channels 3.0.5 and Daphne 3.0.2
+    (what django/channels#1914 had), to put first on PYTHONPATH: Channels 3
+    cannot be installed beside this repository's Channels 4, and a version
+    check reads the metadata, as pip does."""
+    for name, version in (("channels", "3.0.5"), ("daphne", "3.0.2")):
+        info = folder / f"{name}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        )
+    return folder

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from harness.projects import copy_stage, edit, snapshot
+from harness.projects import copy_stage, edit, old_channels_metadata, snapshot
 from harness.stages import OWN_SETTINGS, PARTS, REPO, Stage
 from harness.waiting import SUBPROCESS
 
@@ -71,19 +71,6 @@ def test_a_copy_of_each_stage_passes_and_is_left_as_it_was(tmp_path, part):
     )
     assert "deselected" in output, "tests about this repository do not run"
     assert snapshot(project) == before, "the check wrote into the project"
-
-
-def old_packages(tmp_path):
-    """An environment whose package metadata says Channels 3.0.5 and Daphne
-    3.0.2 (see test_troubleshooting.py's test_installed_versions)."""
-    old = tmp_path / "old-packages"
-    for name, version in (("channels", "3.0.5"), ("daphne", "3.0.2")):
-        info = old / f"{name}-{version}.dist-info"
-        info.mkdir(parents=True)
-        (info / "METADATA").write_text(
-            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-        )
-    return old
 
 
 SETTINGS = "mysite/settings.py"
@@ -184,7 +171,7 @@ def test_a_broken_copy_fails_and_names_its_entry_first(
         edit(project, *change)
     env = Stage(part, OWN_SETTINGS, project).environment()
     if anchor == "installed-versions":
-        env["PYTHONPATH"] = str(old_packages(tmp_path))
+        env["PYTHONPATH"] = str(old_channels_metadata(tmp_path / "old-packages"))
     options = ["-x", "-k", selection] if selection else []
     code, output = check(project, part, *options, env=env)
     assert code == 1, output

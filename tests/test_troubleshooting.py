@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as websocket_connect
 
 from harness.clients import room_connection
-from harness.projects import copy_stage, edit
+from harness.projects import copy_stage, edit, old_channels_metadata
 from harness.redis import RedisNotAvailable, nowhere, start_redis
 from harness.servers import HOST, free_port, start_stage
 from harness.stages import OWN_SETTINGS, Stage
@@ -324,17 +324,9 @@ def test_daphne_anywhere_above_staticfiles_is_enough(tmp_path):
 
 
 def test_installed_versions(tmp_path):
-    # Channels 3 cannot be installed beside this repository's Channels 4, so
-    # the copy's environment carries the metadata of Channels 3.0.5 and
-    # Daphne 3.0.2 (what issue django/channels#1914 had) ahead of the real
-    # packages: the check reads versions from that metadata, as pip does.
-    old = tmp_path / "old-packages"
-    for name, version in (("channels", "3.0.5"), ("daphne", "3.0.2")):
-        info = old / f"{name}-{version}.dist-info"
-        info.mkdir(parents=True)
-        (info / "METADATA").write_text(
-            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-        )
+    # The copy's environment carries Channels 3's metadata ahead of the real
+    # packages (harness/projects.py says why).
+    old = old_channels_metadata(tmp_path / "old-packages")
     project = copy_stage(1, tmp_path)
     env = Stage(1, OWN_SETTINGS, project).environment()
     env["PYTHONPATH"] = str(old)
