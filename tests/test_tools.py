@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -20,29 +21,38 @@ from tools import preflight
 pytestmark = pytest.mark.repository
 
 
-def test_make_run_cluster_serves_one_chat_from_two_processes():
-    command = [sys.executable, "-m", "tools.cluster", "--part", "5", "--port", "0"]
-    cluster = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
+@contextmanager
+def running_tool(*arguments, wait=SERVER_STOP * 3):
+    """Run `python -m tools.<arguments>` until it prints its "Open ..." line;
+    yield what it printed, then stop it as Ctrl-C does and wait for it."""
+    command = [sys.executable, "-m", *arguments]
+    tool = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
-        urls = []
-        for line in cluster.stdout:  # the cluster prints one URL per process
-            urls += re.findall(r"(http://127\.0\.0\.1:\d+)/chat/", line)
-            if line.startswith("Open the room"):
+        printed = []
+        for line in tool.stdout:
+            printed.append(line)
+            if line.startswith("Open "):
                 break
-        assert len(urls) == 2, f"expected two server URLs, got {urls}"
-        first, second = (StageUrls(int(url.rsplit(":", 1)[1])) for url in urls)
+        yield "".join(printed)
+    finally:
+        tool.send_signal(signal.SIGINT)
+        tool.wait(timeout=wait)
+
+
+def test_make_run_cluster_serves_one_chat_from_two_processes():
+    with running_tool("tools.cluster", "--part", "5", "--port", "0") as printed:
+        # One URL per process.
+        ports = [int(port) for port in re.findall(r"127\.0\.0\.1:(\d+)/chat/", printed)]
+        assert len(ports) == 2, f"expected two server URLs, got {printed}"
+        first, second = (StageUrls(port) for port in ports)
         with (
             room_connection(first, "cluster") as alice,
             room_connection(second, "cluster") as bob,
         ):
             alice.send_message("across processes")
             assert bob.receive_messages(1) == ["across processes"]
-    finally:
-        cluster.send_signal(signal.SIGINT)  # what Ctrl-C does
-        cluster.wait(timeout=SERVER_STOP * 2)
-    for url in urls:
-        port = int(url.rsplit(":", 1)[1])
-        assert not is_listening(port), f"the cluster left a server on {port}"
+    left = [port for port in ports if is_listening(port)]
+    assert not left, f"the cluster left servers on {left}"
 
 
 @pytest.mark.xdist_group("port-6379")  # tests/test_check.py uses it too
@@ -105,26 +115,17 @@ def test_preflight_names_the_missing_browser_in_one_line_when_it_cannot_install(
 def test_make_serve_serves_the_chat_through_nginx_and_ctrl_c_stops_it_all():
     if not nginx_binary():
         pytest.skip("needs nginx: `make test` installs it, or apt-get install nginx")
-    command = [sys.executable, "-m", "tools.serve", "--port", "0"]
-    serving = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
-    ports = []
-    try:
-        for line in serving.stdout:  # one line per process, nginx last
-            ports += [
-                int(port) for port in re.findall(r"(?:127\.0\.0\.1:|port )(\d+)", line)
-            ]
-            if line.startswith("Open "):
-                break
-        entry = StageUrls(ports[-1])  # nginx's port, in the "Open ..." line
+    with running_tool("tools.serve", "--port", "0") as printed:
+        # Redis, two uvicorn processes, then nginx, whose port "Open ..." repeats.
+        found = re.findall(r"(?:127\.0\.0\.1:|port )(\d+)", printed)
+        ports = [int(port) for port in found]
+        entry = StageUrls(ports[-1])
         with (
             room_connection(entry, "served") as alice,
             room_connection(entry, "served") as bob,
         ):
             alice.send_message("through nginx")
             assert bob.receive_messages(1) == ["through nginx"]
-    finally:
-        serving.send_signal(signal.SIGINT)  # what Ctrl-C does
-        serving.wait(timeout=SERVER_STOP * 3)
     assert len(set(ports)) == 4, f"Redis, two uvicorn and nginx: {ports}"
     left = [port for port in set(ports) if is_listening(port)]
     assert not left, f"make serve left servers on {left}"
