@@ -10,7 +10,6 @@ from urllib.error import HTTPError
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from harness.browser import ChatWindow, new_profile_dir, start_chrome
 from harness.clients import room_connection
 from harness.servers import StageUrls
 from harness.serving import nginx_binary, production_environment, serve
@@ -159,25 +158,13 @@ def served_over_https(tmp_path_factory):
         yield arrangement
 
 
-@pytest.fixture
-def open_trusting_window():
-    """Windows of a browser of their own, which accepts the arrangement's
-    self-signed certificate (the suite's browser is left as it is)."""
-    with new_profile_dir() as profile_dir:
-        driver = start_chrome(profile_dir, accept_insecure_certs=True)
-        try:
-            yield lambda server: ChatWindow(driver, server.base_url)
-        finally:
-            driver.quit()
-
-
 @pytest.mark.browser
 def test_a_browser_chats_over_wss_when_the_page_is_https(
-    stage, served_over_https, open_trusting_window
+    stage, served_over_https, open_window_on
 ):
     room = "over_tls"
-    alice = open_trusting_window(served_over_https)
-    bob = open_trusting_window(served_over_https)
+    alice = open_window_on(served_over_https)
+    bob = open_window_on(served_over_https)
     for window in alice, bob:
         window.open_room(room)
         assert window.script("return chatSocket.url") == (

@@ -57,25 +57,21 @@ def screenshots_of_part(driver, part, logs: Path):
         window.close()
 
 
-def screenshot_served_over_tls(profile_dir, logs: Path):
+def screenshot_served_over_tls(driver, logs: Path):
     """Part 5 behind nginx over https: the address bar would show https, the
     page's socket is wss:// (the certificate is this machine's own)."""
     if not nginx_binary():
         print("nginx is not installed: no screenshot of make serve TLS=1")
         return
-    driver = start_chrome(profile_dir, accept_insecure_certs=True)
-    try:
-        with serve(logs / "served", tls=True) as served:
-            # A headless screenshot has no address bar: the chat says where it is.
-            where = [
-                ("alice", f"This page is {served.room_url('lobby')}"),
-                ("bob", f"and its socket {served.socket_url('lobby')}"),
-            ]
-            chat_in_two_windows(
-                driver, served, "part_5-served-tls.png", [*CONVERSATION, *where]
-            )
-    finally:
-        driver.quit()
+    with serve(logs / "served", tls=True) as served:
+        # A headless screenshot has no address bar: the chat says where it is.
+        where = [
+            ("alice", f"This page is {served.room_url('lobby')}"),
+            ("bob", f"and its socket {served.socket_url('lobby')}"),
+        ]
+        chat_in_two_windows(
+            driver, served, "part_5-served-tls.png", [*CONVERSATION, *where]
+        )
 
 
 def main():
@@ -86,10 +82,9 @@ def main():
             for part in PARTS:
                 screenshots_of_part(driver, part, Path(logs))
                 driver.switch_to.window(driver.window_handles[0])
+            screenshot_served_over_tls(driver, Path(logs))
         finally:
             driver.quit()
-    with new_profile_dir() as profile_dir, tempfile.TemporaryDirectory() as logs:
-        screenshot_served_over_tls(profile_dir, Path(logs))
 
 
 if __name__ == "__main__":
