@@ -36,7 +36,16 @@ def running_tool(*arguments, wait=SERVER_STOP * 3):
         yield "".join(printed)
     finally:
         tool.send_signal(signal.SIGINT)
-        tool.wait(timeout=wait)
+        try:
+            tool.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            tool.terminate()  # the tools stop what they started on SIGTERM too
+            try:
+                tool.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                tool.kill()
+            after = tool.stdout.read()
+            pytest.fail(f"{arguments[0]} still ran {wait:g} s after Ctrl-C: {after!r}")
 
 
 def test_make_run_cluster_serves_one_chat_from_two_processes():

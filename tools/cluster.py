@@ -8,7 +8,6 @@ serves it. Ctrl-C stops them all.
 """
 
 import argparse
-import signal
 import sys
 import time
 from contextlib import ExitStack
@@ -16,6 +15,7 @@ from contextlib import ExitStack
 from harness.redis import start_redis
 from harness.servers import free_port, start_stage
 from harness.stages import REPO, Stage
+from tools.until_stopped import run_until_stopped
 
 RUN = REPO / ".run" / "cluster"
 
@@ -48,17 +48,13 @@ def main():
             )
         print("Open the room on each port and chat. Ctrl-C stops everything.")
         sys.stdout.flush()
-        # A kill (SIGTERM) stops the servers too, like Ctrl-C.
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        try:
-            # Until Ctrl-C (or a kill); a short sleep is what Ctrl-C can
-            # interrupt on every system, Windows included.
-            while all(server.process.poll() is None for server in servers):
-                time.sleep(0.5)
-            print("A server process stopped by itself: see its log. Stopping.")
-        except KeyboardInterrupt:
-            print("\nStopping.")
+        # Until Ctrl-C (or a kill); a short sleep is what Ctrl-C can interrupt
+        # on every system, Windows included.
+        while all(server.process.poll() is None for server in servers):
+            time.sleep(0.5)
+        print("A server process stopped by itself: see its log. Stopping.")
+        return 1
 
 
 if __name__ == "__main__":
-    main()
+    run_until_stopped(main)

@@ -11,13 +11,13 @@ else holds the port, one line says so.
 """
 
 import argparse
-import signal
 import subprocess
 import sys
 from contextlib import ExitStack
 
 from harness.redis import ExistingRedis, RedisNotAvailable, tutorial_redis
 from harness.stages import REPO
+from tools.until_stopped import run_until_stopped
 
 DATA = REPO / ".run" / "redis"
 
@@ -27,8 +27,6 @@ def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--in", dest="folder", help="run COMMAND in this folder")
     options = parser.parse_args(argv[: len(argv) - len(command) - bool(command)])
-    # A kill (SIGTERM) stops the Redis this started, like Ctrl-C.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with ExitStack() as running:
         try:
             redis = running.enter_context(tutorial_redis(DATA))
@@ -38,17 +36,14 @@ def main(argv):
         started = not isinstance(redis, ExistingRedis)
         how = "started for this command" if started else "already running"
         print(f"Redis on {redis.url()} ({how})", flush=True)
-        try:
-            if command:
-                return subprocess.call(command, cwd=options.folder)
-            if not started:
-                return 0  # nothing to keep running: that Redis is not ours
-            print("Ctrl-C stops it.", flush=True)
-            redis.process.wait()
-        except KeyboardInterrupt:
-            pass
+        if command:
+            return subprocess.call(command, cwd=options.folder)
+        if not started:
+            return 0  # nothing to keep running: that Redis is not ours
+        print("Ctrl-C stops it.", flush=True)
+        redis.process.wait()
         return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    run_until_stopped(main, sys.argv[1:])

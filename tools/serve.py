@@ -10,13 +10,13 @@ made for 127.0.0.1. Ctrl-C stops everything it started.
 """
 
 import argparse
-import signal
 import sys
 import time
 
 from harness.redis import RedisNotAvailable
 from harness.serving import NotAvailable, serve
 from harness.stages import REPO
+from tools.until_stopped import run_until_stopped
 
 RUN = REPO / ".run" / "serve"
 
@@ -27,8 +27,6 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--tls", action="store_true", help="serve https")
     args = parser.parse_args(argv)
-    # A kill (SIGTERM) stops everything too, like Ctrl-C.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         with serve(RUN, args.processes, args.port, args.tls) as served:
             print(f"Redis on {served.redis.url()}")
@@ -55,10 +53,7 @@ def main(argv=None):
     except (NotAvailable, RedisNotAvailable) as missing:
         print(missing, file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("\nStopped.")
-        return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_until_stopped(main)
