@@ -98,6 +98,7 @@ REPORT = pytest.StashKey[Path]()
 STARTUP = pytest.StashKey[tuple]()
 LOG_START = pytest.StashKey[int]()
 USES_REDIS = pytest.StashKey[bool]()
+SERVER = pytest.StashKey[object]()
 
 
 def pytest_configure(config):
@@ -147,7 +148,8 @@ def write_report(config, title, text):
 @pytest.hookimpl(trylast=True)
 def pytest_sessionstart(session):
     """Start the project's runserver once, before any test: a project whose
-    server cannot be checked is told so at once, with the one reason."""
+    server cannot be checked is told so at once, with the one reason. A server
+    that starts well is the one the checks then use."""
     config = session.config
     if not checking(config):
         return
@@ -156,20 +158,23 @@ def pytest_sessionstart(session):
         reporter.reportchars = ""  # the verdict replaces pytest's summary
     part = config.getoption("part")[0]
     stage = Stage(part, OWN_SETTINGS, config.option.project)
-    log_path = config.stash[REPORT].with_suffix(".startup.log")
+    log_path = config.stash[REPORT].with_suffix(".runserver.log")
     # Independent looks at the project, side by side: each is a Python
     # process that imports Django, and the check starts when all have answered.
     with ThreadPoolExecutor(3) as pool:
         versions = pool.submit(installed_versions, stage.environment(), stage.folder)
-        facts = pool.submit(project_facts, stage)
-        started = pool.submit(starts, stage, log_path)
-        versions, facts, started = versions.result(), facts.result(), started.result()
+        looked = pool.submit(look_at, stage)
+        started = pool.submit(start, stage, log_path)
+        versions, (facts, imported), server = (
+            versions.result(),
+            looked.result(),
+            started.result(),
+        )
     config.stash[USES_REDIS] = facts.get("redis", True)
     output = log_path.read_text(errors="replace")
-    log_path.unlink()
     write_report(config, "versions, and runserver's start", f"{versions}\n{output}")
     found = first_problem(versions, output)
-    if not started:
+    if server is None:
         headline = (
             f"Your server did not start, so none of the checks of part {part} ran."
         )
@@ -177,45 +182,62 @@ def pytest_sessionstart(session):
         headline = (
             f"Your server started, but not as part {part} needs, so no check ran."
         )
-    if started and not found and facts.get("asgi_module"):
-        # What daphne or uvicorn do: import mysite/asgi.py with nothing set up.
-        imported = import_alone(stage, facts["asgi_module"])
-        if imported:
-            write_report(config, f"import {facts['asgi_module']} alone", imported)
-            found = first_problem(imported)
-            headline = (
-                "runserver starts, but mysite/asgi.py fails when an ASGI server "
-                "imports it on its own, so no check ran."
-            )
-    if found or not started:
+    if server is not None and not found and imported:
+        write_report(config, f"import {facts['asgi_module']} alone", imported)
+        found = first_problem(imported)
+        headline = (
+            "runserver starts, but mysite/asgi.py fails when an ASGI server "
+            "imports it on its own, so no check ran."
+        )
+    if found or server is None:
         # No test runs (see pytest_collection_modifyitems): the verdict says why.
         config.stash[STARTUP] = (found, headline, last_lines(output))
+        if server is not None:
+            server.stop()
+        log_path.unlink()
+    else:
+        config.stash[SERVER] = server
 
 
-def starts(stage, log_path) -> bool:
-    """Does the project's runserver start and listen? (It is stopped at once.)"""
+def start(stage, log_path):
+    """The project's runserver, listening; None when it does not start."""
     try:
-        with start_stage(stage, log_path):
-            return True
+        return start_stage(stage, log_path)
     except (RuntimeError, TimeoutError):
-        return False
+        return None
 
 
-FACTS_SCRIPT = """
-import json, os
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
-from django.conf import settings
+def started_server(config):
+    """The server `make check` started for the project, for the `server`
+    fixture: None when no project is checked."""
+    return config.stash.get(SERVER, None)
+
+
+LOOK_SCRIPT = """
+import importlib, json, os, sys
+try:
+    settings = importlib.import_module(
+        os.environ.get("DJANGO_SETTINGS_MODULE", "mysite.settings")
+    )
+except Exception:
+    print("{}")  # runserver's start will say why
+    sys.exit(0)
 layers = json.dumps(getattr(settings, "CHANNEL_LAYERS", {}), default=str)
-asgi = getattr(settings, "ASGI_APPLICATION", None) or ""
-print(json.dumps({"redis": "redis" in layers.lower(), "asgi_module": asgi.rpartition(".")[0]}))
+asgi = (getattr(settings, "ASGI_APPLICATION", None) or "").rpartition(".")[0]
+print(json.dumps({"redis": "redis" in layers.lower(), "asgi_module": asgi}), flush=True)
+if asgi:
+    importlib.import_module(asgi)  # as daphne or uvicorn do, Django not set up
 """
 
 
-def project_facts(stage):
-    """Whether the project's CHANNEL_LAYERS use Redis, and its ASGI module;
-    {} when its settings do not import (runserver's start will say why)."""
+def look_at(stage):
+    """One Python process reads the project's settings module (does its
+    CHANNEL_LAYERS use Redis? which is its ASGI module?), then imports that
+    ASGI module alone, as an ASGI server does: those facts ({} when the
+    settings do not import), and the import's error output ("" when it
+    imports)."""
     result = subprocess.run(
-        [sys.executable, "-c", FACTS_SCRIPT],
+        [sys.executable, "-c", LOOK_SCRIPT],
         cwd=stage.folder,
         env=stage.environment(),
         capture_output=True,
@@ -223,27 +245,11 @@ def project_facts(stage):
         timeout=SUBPROCESS,
     )
     try:
-        return json.loads(result.stdout.strip().splitlines()[-1])
+        facts = json.loads(result.stdout.strip().splitlines()[0])
     except (IndexError, ValueError):
-        return {}
-
-
-def import_alone(stage, module):
-    """Import the ASGI module as an ASGI server does, with no settings module
-    given: its error output, or "" when it imports."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            f"import importlib; importlib.import_module({module!r})",
-        ],
-        cwd=stage.folder,
-        env=stage.environment(),
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS,
-    )
-    return result.stderr if result.returncode else ""
+        facts = {}
+    failed = result.returncode and facts.get("asgi_module")
+    return facts, result.stderr if failed else ""
 
 
 def last_lines(text, count=3):
@@ -256,6 +262,9 @@ def pytest_unconfigure(config):
     migration check creates an empty db.sqlite3 when there is none."""
     if not checking(config) or FILES_BEFORE not in config.stash:
         return
+    if SERVER in config.stash:
+        config.stash[SERVER].stop()
+        config.stash[SERVER].log_path.unlink()
     write_verdict(config)
     for path in (
         set(config.getoption("project").rglob("*")) - config.stash[FILES_BEFORE]
