@@ -29,6 +29,10 @@ from tools.check import started_server
 
 ARTIFACTS = REPO / "test-artifacts"
 STAGE_MARKERS = ("since_part", "before_part", "layer", "any_layer")
+# Servers started once and shared by many tests: the tests that use one run on
+# one worker together (grouped by the suffix of their stage's id); any other
+# test runs wherever a worker is free.
+SHARED_SERVERS = {"server": "", "served": "-served"}
 
 
 def pytest_configure(config):
@@ -94,8 +98,11 @@ def pytest_collection_modifyitems(config, items):
             )
         if "browser" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
-        if stage is not None:  # one worker per stage: its server starts once
-            item.add_marker(pytest.mark.xdist_group(str(stage)))
+        shared = [name for name in SHARED_SERVERS if name in item.fixturenames]
+        if stage is not None and shared:  # to the worker that has it running
+            item.add_marker(
+                pytest.mark.xdist_group(f"{stage}{SHARED_SERVERS[shared[0]]}")
+            )
         if stage is None:
             keep = not config.getoption("part")  # about no stage: not with --part
         else:
@@ -148,7 +155,9 @@ def redis_url(stage, request):
     a learner's project, which uses whatever its settings say)."""
     if stage.layer != "redis":
         return None
-    return request.getfixturevalue("redis_server").url()
+    # A database of its own for each part: a worker may run several stages on
+    # its one Redis, and a room of one must not count members of another.
+    return request.getfixturevalue("redis_server").url(db=stage.part)
 
 
 @pytest.fixture(scope="session")
