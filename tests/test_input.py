@@ -69,6 +69,7 @@ HOSTILE_MESSAGES = [
 ]
 
 
+@pytest.mark.any_layer  # the page writes what it receives: the layer is not involved
 def test_html_in_messages_is_shown_as_text_and_never_runs(stage, open_window):
     alice, bob = open_window(), open_window()
     alice.open_room("html")

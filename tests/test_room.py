@@ -51,6 +51,7 @@ def test_everyone_in_the_room_sees_every_message_in_order(stage, open_window):
 
 
 @pytest.mark.since_part(2)
+@pytest.mark.any_layer  # the page; rooms apart on each layer: test_websocket.py
 def test_another_room_sees_none_of_the_messages(stage, open_window):
     alice, carol = open_window(), open_window()
     alice.open_room("room_1")
@@ -76,6 +77,7 @@ def test_enter_and_send_button_both_send_and_clear_the_input(stage, open_window,
 
 
 @pytest.mark.since_part(2)
+@pytest.mark.any_layer  # the page; a new socket joins on each layer: test_websocket.py
 def test_room_survives_a_reload(stage, open_window):
     alice, bob = open_window(), open_window()
     alice.open_room("reload")
