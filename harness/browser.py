@@ -52,11 +52,14 @@ def new_profile_dir() -> tempfile.TemporaryDirectory:
 class ChatWindow:
     """One browser window, used the way a learner uses the chat."""
 
-    def __init__(self, driver, base_url):
+    def __init__(self, driver, base_url, handle=None):
+        """A new window, or the window `handle` that another test left blank."""
         self.driver = driver
         self.base_url = base_url
-        driver.switch_to.new_window("window")
-        self.handle = driver.current_window_handle
+        if handle is None:
+            driver.switch_to.new_window("window")
+            handle = driver.current_window_handle
+        self.handle = handle
 
     def _focus(self):
         self.driver.switch_to.window(self.handle)
@@ -149,6 +152,11 @@ class ChatWindow:
 
     def focused_id(self):
         return self._focus().switch_to.active_element.get_attribute("id")
+
+    def blank(self):
+        """Leave the page, as closing the window would (its socket closes),
+        and keep the window for another page."""
+        self._focus().get("about:blank")
 
     def close(self):
         self._focus().close()
