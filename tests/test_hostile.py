@@ -283,6 +283,7 @@ async def crowded_server_then_newcomer(server, count):
         await asyncio.gather(*(socket.close() for socket in sockets))
 
 
+@pytest.mark.any_layer  # connections Daphne holds, whatever the layer
 def test_a_newcomer_chats_at_once_past_open_and_half_open_connections(
     stage, private_server
 ):
