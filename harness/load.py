@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from websockets.asyncio.client import connect
 
-from harness.waiting import SCALE
+from harness.waiting import SCALE, SILENCE, WAIT
 
 # A burst that a channel of the default capacity (100 messages) cannot hold:
 # each of 5 clients must take 400 messages at once, four times as many, so
@@ -98,3 +98,18 @@ def delivery_problems(received, clients, messages_each):
                 f"{reordered} senders out of order"
             )
     return problems
+
+
+def burst_over_default_capacity(server) -> list:
+    """OVER_DEFAULT_CAPACITY in the room "burst" of a server: what went wrong
+    in its delivery (delivery_problems), once nothing more arrives."""
+    burst = asyncio.run(
+        chat_burst(
+            server.socket_url("burst"),
+            server.origin,
+            **OVER_DEFAULT_CAPACITY,
+            timeout=WAIT,
+            quiet=SILENCE,
+        )
+    )
+    return delivery_problems(burst.received, **OVER_DEFAULT_CAPACITY)

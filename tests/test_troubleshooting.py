@@ -10,7 +10,6 @@ refusing to start needs no client; most others need one server and one
 handshake.
 """
 
-import asyncio
 import re
 import shutil
 import subprocess
@@ -25,12 +24,12 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as websocket_connect
 
 from harness.clients import room_connection
-from harness.load import OVER_DEFAULT_CAPACITY, chat_burst, delivery_problems
+from harness.load import burst_over_default_capacity
 from harness.projects import copy_stage, edit, old_channels_metadata
 from harness.redis import RedisNotAvailable, nowhere, start_redis
 from harness.servers import HOST, free_port, start_stage
 from harness.stages import OWN_SETTINGS, Stage
-from harness.waiting import SILENCE, SUBPROCESS, WAIT, wait_for
+from harness.waiting import SILENCE, SUBPROCESS, wait_for
 from tools.troubleshooting import (
     GUIDE,
     NO_ORIGIN,
@@ -602,17 +601,8 @@ def test_in_memory_layer_across_processes(tmp_path, redis_server):
 def test_channel_capacity(tmp_path):
     # The tutorial's own code, with the default capacity: 100 per channel.
     with start(3, tmp_path) as server:
-        burst = asyncio.run(
-            chat_burst(
-                server.socket_url("burst"),
-                server.origin,
-                **OVER_DEFAULT_CAPACITY,
-                timeout=WAIT,
-                quiet=SILENCE,
-            )
-        )
+        problems = burst_over_default_capacity(server)
         log = server.log()
-    problems = delivery_problems(burst.received, **OVER_DEFAULT_CAPACITY)
     assert problems, "a burst over the default capacity loses messages"
     assert "Traceback" not in log, "and says nothing"
     assert "ChannelFull" not in log

@@ -6,7 +6,6 @@ test_redis.py. These are facts about this repository's stages, not about a
 learner's work: `make check` leaves them out (marker `repository`).
 """
 
-import asyncio
 from contextlib import ExitStack
 from urllib.parse import quote
 
@@ -14,8 +13,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from harness.clients import room_connection
-from harness.load import OVER_DEFAULT_CAPACITY, chat_burst, delivery_problems
-from harness.waiting import SILENCE, WAIT, wait_for
+from harness.load import burst_over_default_capacity
+from harness.waiting import wait_for
 
 pytestmark = [
     pytest.mark.since_part(2),
@@ -80,16 +79,7 @@ def test_message_length_limit_lifts_huge_messages_being_broadcast(stage, chat_cl
 
 
 def test_channel_capacity_lifts_message_loss_in_a_burst(stage, server, server_log):
-    burst = asyncio.run(
-        chat_burst(
-            server.socket_url("burst"),
-            server.origin,
-            **OVER_DEFAULT_CAPACITY,
-            timeout=WAIT,
-            quiet=SILENCE,
-        )
-    )
-    problems = delivery_problems(burst.received, **OVER_DEFAULT_CAPACITY)
+    problems = burst_over_default_capacity(server)
     assert problems, "every message arrived: the channels held the whole burst"
     assert "Traceback" not in server_log(), "the loss is silent"
 
