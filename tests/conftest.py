@@ -29,8 +29,8 @@ from tools.check import started_server
 
 ARTIFACTS = REPO / "test-artifacts"
 STAGE_MARKERS = ("since_part", "before_part", "layer", "any_layer")
-# Servers started once and shared by many tests: the tests that use one run on
-# one worker together (grouped by the suffix of their stage's id); any other
+# Servers started once and shared by many tests, each fixture with the suffix
+# of its group: the tests that use one run on one worker together; any other
 # test runs wherever a worker is free.
 SHARED_SERVERS = {"server": "", "served": "-served"}
 
@@ -98,11 +98,13 @@ def pytest_collection_modifyitems(config, items):
             )
         if "browser" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
-        shared = [name for name in SHARED_SERVERS if name in item.fixturenames]
-        if stage is not None and shared:  # to the worker that has it running
-            item.add_marker(
-                pytest.mark.xdist_group(f"{stage}{SHARED_SERVERS[shared[0]]}")
-            )
+        groups = [
+            f"{stage}{suffix}"
+            for fixture, suffix in SHARED_SERVERS.items()
+            if stage is not None and fixture in item.fixturenames
+        ]
+        if groups:  # to the worker that has that server running
+            item.add_marker(pytest.mark.xdist_group(groups[0]))
         if stage is None:
             keep = not config.getoption("part")  # about no stage: not with --part
         else:

@@ -40,11 +40,7 @@ def running_tool(*arguments, wait=SERVER_STOP * 3):
             tool.wait(timeout=wait)
         except subprocess.TimeoutExpired:
             tool.terminate()  # the tools stop what they started on SIGTERM too
-            try:
-                tool.wait(timeout=wait)
-            except subprocess.TimeoutExpired:
-                tool.kill()
-            after = tool.stdout.read()
+            after, _ = tool.communicate(timeout=wait)
             pytest.fail(f"{arguments[0]} still ran {wait:g} s after Ctrl-C: {after!r}")
 
 
