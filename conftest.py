@@ -2,6 +2,8 @@
 `pytest --part 2` knows its options before it has found tests/.
 The suite's fixtures are in tests/conftest.py; `make check` is tools/check.py."""
 
+import os
+
 import pytest
 
 from harness.stages import LAYERS, PARTS
@@ -26,6 +28,13 @@ def pytest_addoption(parser):
         choices=LAYERS,
         help="run parts 2-5 on this channel layer only (default: both)",
     )
+
+
+def pytest_xdist_auto_num_workers(config):
+    """`-n auto`: one worker more than there are cores. A test spends much of
+    its time waiting on a server, Redis or the browser, and a third worker on
+    two cores runs another test meanwhile (make test: 133 s instead of 150 s)."""
+    return (os.cpu_count() or 1) + 1
 
 
 @pytest.hookimpl(tryfirst=True)
