@@ -273,14 +273,21 @@ def pytest_unconfigure(config):
             path.unlink()
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session):
+    """A project whose server cannot be checked runs no test, so none is
+    collected: its verdict comes at once."""
+    if checking(session.config) and STARTUP in session.config.stash:
+        return True
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
     """A learner's project is checked by every test but those about this
     repository (marker `repository`)."""
     if not checking(config):
         return
     about_repository = [item for item in items if item.get_closest_marker("repository")]
-    if STARTUP in config.stash:  # the server cannot be checked: no test runs
-        about_repository = list(items)
     if about_repository:
         config.hook.pytest_deselected(items=about_repository)
         items[:] = [item for item in items if item not in about_repository]
