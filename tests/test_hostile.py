@@ -40,8 +40,10 @@ MESSAGE_MAX_LENGTH = 10_000  # CHAT_MESSAGE_MAX_LENGTH
 SLOW_READER_CODE, PING_FLOOD_CODE, UNREADABLE_CODE = 4413, 4429, 4400
 MEMORY_GROWTH_LIMIT = 50  # MB
 # The smallest round trip that a latency comparison takes as "quiet": on a
-# busy 2-core machine a sub-millisecond one varies by more than 3x by itself.
-LATENCY_FLOOR = 0.002 * SCALE  # seconds
+# 2-core machine that runs three test workers, a round trip of a millisecond
+# or two varies by more than 3x by itself (measured in a full run: 1.8 ms
+# quiet, 6.3 ms a moment later).
+LATENCY_FLOOR = 0.005 * SCALE  # seconds
 
 
 def assert_no_traceback(log):
