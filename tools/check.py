@@ -190,7 +190,7 @@ def pytest_sessionstart(session):
             "imports it on its own, so no check ran."
         )
     if found or server is None:
-        # No test runs (see pytest_collection_modifyitems): the verdict says why.
+        # No test is collected (see pytest_collection): the verdict says why.
         config.stash[STARTUP] = (found, headline, last_lines(output))
         if server is not None:
             server.stop()
