@@ -1,7 +1,7 @@
 """On Redis: several server processes share one chat (parts 2 to 5), and in
 part 5 Redis trouble reaches the learner as a clear message, never a hang or a
-traceback. The tutorial's parts fail with a traceback instead: a fact asserted
-here too, named after the part 5 change that lifts it."""
+traceback. The tutorial's parts fail instead: facts asserted here too, each
+named after the part 5 change that lifts it."""
 
 from contextlib import ExitStack
 from urllib.request import urlopen
@@ -11,9 +11,10 @@ import redis
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from harness.clients import room_connection
+from harness.closing_receiver import closing_receiver_delivers
 from harness.redis import nowhere, start_redis
 from harness.servers import start_stage
-from harness.waiting import WAIT
+from harness.waiting import SILENCE, WAIT
 
 pytestmark = [pytest.mark.since_part(2), pytest.mark.layer("redis")]
 
@@ -118,3 +119,11 @@ def test_redis_restart_closes_sockets_then_new_ones_chat(
         alice.send_message("after")
         assert bob.receive_messages(1) == ["after"]
     assert "Traceback" not in server.log()
+
+
+@pytest.mark.since_part(3)  # the first part whose consumer receives from the layer
+@pytest.mark.before_part(5)
+@pytest.mark.repository
+def test_put_back_lifts_a_closing_socket_losing_anothers_message(stage, tmp_path):
+    with start_redis(tmp_path / "redis") as redis_server:
+        assert not closing_receiver_delivers(stage, redis_server, within=SILENCE)
