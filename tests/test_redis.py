@@ -1,7 +1,8 @@
 """On Redis: several server processes share one chat (parts 2 to 5), and in
 part 5 Redis trouble reaches the learner as a clear message, never a hang or a
-traceback. The tutorial's parts fail instead: facts asserted here too, each
-named after the part 5 change that lifts it."""
+traceback, and a socket that closes costs no other socket a message. The
+tutorial's parts fail instead: facts asserted here too, each named after the
+part 5 change that lifts it."""
 
 from contextlib import ExitStack
 from urllib.request import urlopen
@@ -14,7 +15,7 @@ from harness.clients import room_connection
 from harness.closing_receiver import closing_receiver_delivers
 from harness.redis import nowhere, start_redis
 from harness.servers import start_stage
-from harness.waiting import SILENCE, WAIT
+from harness.waiting import PROMPT, SILENCE, WAIT
 
 pytestmark = [pytest.mark.since_part(2), pytest.mark.layer("redis")]
 
@@ -127,3 +128,9 @@ def test_redis_restart_closes_sockets_then_new_ones_chat(
 def test_put_back_lifts_a_closing_socket_losing_anothers_message(stage, tmp_path):
     with start_redis(tmp_path / "redis") as redis_server:
         assert not closing_receiver_delivers(stage, redis_server, within=SILENCE)
+
+
+@pytest.mark.since_part(5)
+def test_a_socket_closing_mid_receive_loses_no_message(stage, tmp_path):
+    with start_redis(tmp_path / "redis") as redis_server:
+        assert closing_receiver_delivers(stage, redis_server, within=PROMPT)

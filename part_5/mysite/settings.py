@@ -175,7 +175,9 @@ CHANNEL_EXPIRY = 300
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # Beyond the tutorial: channels_redis's layer, without losing a
+            # message when a socket closes (chat/layers.py).
+            "BACKEND": "chat.layers.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
