@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from harness.waiting import SCALE, SILENCE, WAIT
 
@@ -15,6 +16,9 @@ from harness.waiting import SCALE, SILENCE, WAIT
 # time. (Within part 5's rate limit: bursts of 100 from one client.)
 OVER_DEFAULT_CAPACITY = {"clients": 5, "messages_each": 80}
 QUIET = 5 * SCALE  # seconds without a message: what has not arrived is lost
+# Clients that post at once, each in a room of its own: on Redis, that many
+# group messages in flight, over redis-py's default pool of 100 connections.
+OVER_REDIS_POOL = 120
 
 
 @dataclass
@@ -113,3 +117,29 @@ def burst_over_default_capacity(server) -> list:
         )
     )
     return delivery_problems(burst.received, **OVER_DEFAULT_CAPACITY)
+
+
+def posting_at_once_alone(server, clients=OVER_REDIS_POOL) -> list:
+    """Each of `clients`, in a room of its own, posts "hello" at once: what each
+    got back (None for a socket that closed, or stayed silent for WAIT)."""
+    return asyncio.run(_posting_at_once_alone(server, clients))
+
+
+async def _posting_at_once_alone(server, clients):
+    # One after the other: a handshake, too, needs Redis (to join a group).
+    sockets = [
+        await connect(server.socket_url(f"alone{number}"), origin=server.origin)
+        for number in range(clients)
+    ]
+
+    async def post_and_read(socket):
+        await socket.send(json.dumps({"message": "hello"}))
+        try:
+            return json.loads(await asyncio.wait_for(socket.recv(), WAIT))
+        except (TimeoutError, ConnectionClosed):
+            return None
+
+    try:
+        return await asyncio.gather(*(post_and_read(socket) for socket in sockets))
+    finally:
+        await asyncio.gather(*(socket.close() for socket in sockets))

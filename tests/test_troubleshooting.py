@@ -16,7 +16,6 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-from contextlib import ExitStack
 from urllib.parse import quote, urlparse
 
 import pytest
@@ -24,7 +23,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as websocket_connect
 
 from harness.clients import room_connection
-from harness.load import burst_over_default_capacity
+from harness.load import burst_over_default_capacity, posting_at_once_alone
 from harness.projects import copy_stage, edit, old_channels_metadata
 from harness.redis import RedisNotAvailable, nowhere, start_redis
 from harness.servers import HOST, free_port, start_stage
@@ -610,18 +609,8 @@ def test_channel_capacity(tmp_path):
 
 def test_too_many_redis_connections(tmp_path, redis_server):
     # The tutorial's own code, with redis-py's default pool of 100 connections.
-    # The server stops first, so that the clients need no closing handshake.
-    with (
-        ExitStack() as stack,
-        start(3, tmp_path, redis_url=redis_server.url()) as server,
-    ):
-        # Each in a room of its own: 120 consumers, each waiting on Redis.
-        crowd = [
-            stack.enter_context(connect(server, f"crowd{number}"))
-            for number in range(120)
-        ]
-        for client in crowd:
-            client.send_message("hello")
+    with start(3, tmp_path, redis_url=redis_server.url()) as server:
+        posting_at_once_alone(server)
         log = wait_for_log(server, "MaxConnectionsError")
     assert "MaxConnectionsError: Too many connections" in log
     assert anchors(log) == ["too-many-redis-connections"]
