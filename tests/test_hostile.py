@@ -223,10 +223,10 @@ def spread(latencies):
 
 
 def test_five_flooders_slow_nobody_and_are_told(stage, server, server_log):
-    """Five clients send 300 messages each as fast as they can, in a room with
+    """Five clients send 200 messages each as fast as they can, in a room with
     two quiet clients and next door to two more: once their bursts are
     through, the quiet ones chat as fast as before, and lose nothing."""
-    frames = 300
+    frames = 200
     quiet, flooded, outcomes = asyncio.run(
         latencies_quiet_and_flooded(server, flooders=5, frames=frames, samples=30)
     )
