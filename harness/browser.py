@@ -6,13 +6,13 @@ Manager find the installed Chrome or Chromium and its driver (Debian's
 SE_BROWSER_PATH and SE_CHROMEDRIVER name others; SE_OFFLINE=true keeps
 Selenium Manager off the network. Every wait polls a condition
 (harness/waiting.py), never a sleep.
+
+Selenium is imported once a browser starts, not with this module: a run that
+needs no browser (most `make check` runs, every xdist worker that gets no
+browser test) saves the 0.2 s its import costs.
 """
 
 import tempfile
-
-from selenium import webdriver
-from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
 
 from harness.waiting import wait_for
 
@@ -34,10 +34,12 @@ CHROME_FLAGS = (
 )
 
 
-def start_chrome(profile_dir: str) -> webdriver.Chrome:
+def start_chrome(profile_dir: str):
     """A headless Chrome that opens https pages whose certificate no authority
     signed without a warning: the only https pages it is sent to are this
     repository's own, on 127.0.0.1 (`make serve TLS=1` makes that certificate)."""
+    from selenium import webdriver
+
     options = webdriver.ChromeOptions()
     for flag in CHROME_FLAGS:
         options.add_argument(flag)
@@ -86,7 +88,7 @@ class ChatWindow:
         self.open_index()
         self.find("#room-name-input").send_keys(room_name)
         if press == "enter":
-            self.find("#room-name-input").send_keys(Keys.ENTER)
+            press_enter(self.find("#room-name-input"))
         else:
             self.find("#room-name-submit").click()
         room_path = "/chat/" + room_name + "/"
@@ -121,7 +123,7 @@ class ChatWindow:
         field = self.find("#chat-message-input")
         field.send_keys(message)
         if press == "enter":
-            field.send_keys(Keys.ENTER)
+            press_enter(field)
         else:
             self.find("#chat-message-submit").click()
 
@@ -142,6 +144,8 @@ class ChatWindow:
     # --- small helpers ---
 
     def find(self, css):
+        from selenium.webdriver.common.by import By
+
         return self._focus().find_element(By.CSS_SELECTOR, css)
 
     def script(self, source, *args):
@@ -164,3 +168,9 @@ class ChatWindow:
 
     def close(self):
         self._focus().close()
+
+
+def press_enter(element):
+    from selenium.webdriver.common.keys import Keys
+
+    element.send_keys(Keys.ENTER)
