@@ -18,9 +18,9 @@ SERVER_START = 20 * SCALE  # a stage's runserver, or Redis, to listen
 SERVER_STOP = 2 * SCALE
 SUBPROCESS = 120 * SCALE  # a whole manage.py command (check, test)
 TEST_TIMEOUT = 120 * SCALE  # any single test (pytest-timeout)
-# What must come sooner than channels_redis's next look at Redis (every 5 s),
-# which would find a message that was only put aside.
-PROMPT = 1 * SCALE
+# What must come before channels_redis's next look at Redis (its brpop_timeout,
+# 5 s), which would find a message that was only put aside: never scaled past it.
+PROMPT = min(1 * SCALE, 4)
 # Only for checks that something does NOT arrive: how long to listen for it.
 SILENCE = 0.5 * SCALE
 POLL = 0.05  # seconds between two looks at a condition

@@ -41,7 +41,7 @@ SLOW_READER_CODE, PING_FLOOD_CODE, UNREADABLE_CODE = 4413, 4429, 4400
 MEMORY_GROWTH_LIMIT = 50  # MB
 # One sender's frames: CHAT_CLIENT_BUFFER (1 MiB) held and the parser's own
 # buffers stay under this; MAX_QUEUED_FRAMES (32) of 1 MiB, without the byte
-# bound, would not (+37 MB measured, +7 MB with it).
+# bound, would not (part 5's README has the figures).
 FAST_SENDER_GROWTH_LIMIT = 16  # MB
 # The smallest round trip that a latency comparison takes as "quiet": on a
 # 2-core machine that runs three test workers, a round trip of a millisecond

@@ -122,7 +122,6 @@ def test_redis_restart_closes_sockets_then_new_ones_chat(
     assert "Traceback" not in server.log()
 
 
-@pytest.mark.since_part(3)  # the first part whose consumer receives from the layer
 @pytest.mark.before_part(5)
 @pytest.mark.repository
 def test_put_back_lifts_a_closing_socket_losing_anothers_message(stage, tmp_path):
