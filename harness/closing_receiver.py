@@ -32,7 +32,8 @@ from harness.waiting import POLL, SUBPROCESS, WAIT
 
 def closing_receiver_delivers(stage, redis, within) -> bool:
     """Does "staying" get its message within `within` seconds? `redis`: a
-    Redis server of this test's own (the probe counts its blocked clients)."""
+    Redis server of this test's own (the probe takes an empty database as the
+    sign that Redis popped the message)."""
     link_port = free_port()
     env = stage.environment(redis_url=f"redis://{HOST}:{link_port}/0")
     env["PYTHONPATH"] = os.pathsep.join(
@@ -99,6 +100,7 @@ class Link:
 
 
 async def probe(link_port, redis_port, within):
+    # Imported here, in the stage's process: the tests import this module too.
     import redis.asyncio as redis
     from channels.layers import get_channel_layer
     from channels_redis.core import RedisChannelLayer
