@@ -14,7 +14,7 @@ browser test) saves the 0.2 s its import costs.
 
 import tempfile
 
-from harness.waiting import wait_for
+from harness.waiting import wait_for, watch_for_giving_up
 
 CHROME_FLAGS = (
     "--headless",
@@ -71,9 +71,9 @@ class ChatWindow:
         self.driver.switch_to.window(self.handle)
         return self.driver
 
-    def wait_until(self, condition, message):
+    def wait_until(self, condition, message, give_up=None):
         self._focus()
-        return wait_for(condition, message)
+        return wait_for(condition, message, give_up=give_up)
 
     # --- the index page ---
 
@@ -134,7 +134,11 @@ class ChatWindow:
         """Wait until the chat log shows exactly these lines, in this order."""
         expected = list(expected)
         try:
-            self.wait_until(lambda: self.chat_lines() == expected, "")
+            self.wait_until(
+                lambda: self.chat_lines() == expected,
+                "",
+                give_up=watch_for_giving_up(),
+            )
         except Exception:
             raise AssertionError(
                 f"{who} should show {expected} in #chat-log, "

@@ -3,12 +3,13 @@
 import json
 import socket
 import struct
+import time
 from contextlib import contextmanager
 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from harness.waiting import WAIT
+from harness.waiting import POLL, WAIT, watch_for_giving_up
 
 PAGE_ORIGIN = "the page's own"
 
@@ -53,13 +54,22 @@ class ChatClient:
         raw.close()
 
     def receive_json(self, timeout=WAIT):
-        try:
-            return json.loads(self.socket.recv(timeout=timeout))
-        except TimeoutError:
-            raise TimeoutError(
-                f"a client of {self.url} waited {timeout} s and received nothing: "
-                "the server never sent it the message it should have"
-            ) from None
+        """The next frame, decoded; TimeoutError if none comes within timeout
+        seconds, or sooner if `make check` gives up (harness/waiting.py)."""
+        give_up = watch_for_giving_up()
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                return json.loads(self.socket.recv(timeout=min(left, POLL)))
+            except TimeoutError:
+                if reason := give_up():
+                    raise TimeoutError(
+                        f"a client of {self.url} stopped waiting: {reason}"
+                    ) from None
+        raise TimeoutError(
+            f"a client of {self.url} waited {timeout} s and received nothing: "
+            "the server never sent it the message it should have"
+        )
 
     def receive_messages(self, count):
         return [self.receive_json()["message"] for _ in range(count)]

@@ -26,15 +26,32 @@ SILENCE = 0.5 * SCALE
 POLL = 0.05  # seconds between two looks at a condition
 
 
-def wait_for(condition, message, timeout=WAIT):
+# Ways to end a wait for a message early, which `make check` adds
+# (tools/check.py): once a learner's server has failed in a way it knows, the
+# message is not coming. Each is called as such a wait starts, and returns a
+# function that names the reason to give up, or returns None.
+GIVE_UP_WATCHERS = []
+
+
+def watch_for_giving_up():
+    """For one wait for a message: a function that returns a reason to give
+    up, or None (always None outside `make check`)."""
+    reasons = [watch() for watch in GIVE_UP_WATCHERS]
+    return lambda: next(filter(None, (reason() for reason in reasons)), None)
+
+
+def wait_for(condition, message, timeout=WAIT, give_up=None):
     """Return condition()'s first truthy value; raise TimeoutError(message)
-    once timeout seconds have passed. An exception from condition() ends the
-    wait at once (a server that died need not be waited for)."""
+    once timeout seconds have passed, or as soon as give_up() names a reason.
+    An exception from condition() ends the wait at once (a server that died
+    need not be waited for)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
+        if give_up and (reason := give_up()):
+            raise TimeoutError(f"{message} (gave up: {reason})")
         if time.monotonic() > deadline:
             raise TimeoutError(f"{message} (waited {timeout:g} s)")
         time.sleep(POLL)

@@ -32,7 +32,9 @@ import textwrap
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -40,7 +42,7 @@ import pytest
 from harness.redis import tutorial_redis
 from harness.servers import start_stage
 from harness.stages import FIRST_PART_WITH_LAYER, OWN_SETTINGS, REPO, Stage
-from harness.waiting import SUBPROCESS
+from harness.waiting import GIVE_UP_WATCHERS, SUBPROCESS, wait_for
 from tools.troubleshooting import first_problem, installed_versions
 
 REPORTS = REPO / ".run" / "check"
@@ -99,6 +101,9 @@ STARTUP = pytest.StashKey[tuple]()
 LOG_START = pytest.StashKey[int]()
 USES_REDIS = pytest.StashKey[bool]()
 SERVER = pytest.StashKey[object]()
+CHECK_LOG_START = pytest.StashKey[int]()  # the server's log, as a check began
+SERVER_FAILED = re.compile(r"^Traceback|was never awaited", re.MULTILINE)
+DAPHNE_LOOKS_EVERY = 1.0  # seconds: Daphne's application_checker
 
 
 def pytest_configure(config):
@@ -197,6 +202,51 @@ def pytest_sessionstart(session):
         log_path.unlink()
     else:
         config.stash[SERVER] = server
+        GIVE_UP_WATCHERS.append(partial(known_mistake_logged, config))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    server = item.config.stash.get(SERVER, None)
+    if server is not None:
+        item.config.stash[CHECK_LOG_START] = len(server.log())
+
+
+def known_mistake_logged(config):
+    """For a check's wait for a message: once the server has failed since the
+    check began (a traceback, a coroutine never awaited) in a way
+    TROUBLESHOOTING.md knows, the message is not coming, and the check fails
+    about a second later rather than after a whole wait. A refusal the server
+    logs, as a hostile client's check provokes, is not a failure and ends
+    nothing."""
+    server, start = config.stash[SERVER], config.stash[CHECK_LOG_START]
+
+    def reason():
+        logged = server.log()[start:]
+        found = SERVER_FAILED.search(logged) and first_problem(logged)
+        if not found:
+            return None
+        # The failure's whole story first: the diagnosis reads the log once the
+        # check has failed, and Daphne logs a consumer's exception up to a
+        # second after it, on its next look at the application instances.
+        with suppress(TimeoutError):
+            wait_for(log_quiet_for(server, DAPHNE_LOOKS_EVERY), "a quiet log")
+        return f"the server failed: {found[0].anchor}"
+
+    return reason
+
+
+def log_quiet_for(server, seconds):
+    """A condition: true once the server's log has not grown for `seconds`."""
+    last = {"size": None, "at": 0.0}
+
+    def quiet():
+        size, now = len(server.log()), time.monotonic()
+        if size != last["size"]:
+            last.update(size=size, at=now)
+        return now - last["at"] >= seconds
+
+    return quiet
 
 
 def start(stage, log_path):
