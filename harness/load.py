@@ -120,11 +120,13 @@ def burst_over_default_capacity(server) -> list:
     return delivery_problems(burst.received, **OVER_DEFAULT_CAPACITY)
 
 
-def posting_at_once_alone(server, clients, posts_each, patience=WAIT) -> list:
-    """Each of `clients`, in a room of its own, posts "hello" `posts_each`
-    times at once: what each got back, ending in None if its socket closed or
-    stayed silent for `patience` seconds."""
-    return asyncio.run(_posting_at_once_alone(server, clients, posts_each, patience))
+def posting_over_the_redis_pool(server, patience=WAIT) -> list:
+    """OVER_REDIS_POOL in rooms "alone<n>" of a server: each client posts
+    "hello" at once, `posts_each` times; what each got back, ending in None if
+    its socket closed or stayed silent for `patience` seconds."""
+    return asyncio.run(
+        _posting_at_once_alone(server, **OVER_REDIS_POOL, patience=patience)
+    )
 
 
 async def _posting_at_once_alone(server, clients, posts_each, patience):

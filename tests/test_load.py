@@ -12,27 +12,27 @@ from harness.load import (
     OVER_REDIS_POOL,
     chat_burst,
     delivery_problems,
-    posting_at_once_alone,
+    posting_over_the_redis_pool,
 )
 
 pytestmark = pytest.mark.since_part(5)
 
-TIME_LIMIT = 60  # seconds for a whole burst; each takes a few
+TIME_LIMIT = 60  # seconds for the whole burst; it takes a few
 
 
-def assert_every_message_arrives_once_in_order(
-    server, server_log, clients, messages_each
+def test_the_burst_the_tutorials_channels_cannot_hold_arrives_whole(
+    stage, server, server_log
 ):
+    clients = OVER_DEFAULT_CAPACITY["clients"]
     burst = asyncio.run(
         chat_burst(
             server.socket_url("load"),
             server.origin,
-            clients,
-            messages_each,
+            **OVER_DEFAULT_CAPACITY,
             timeout=TIME_LIMIT,
         )
     )
-    problems = delivery_problems(burst.received, clients, messages_each)
+    problems = delivery_problems(burst.received, **OVER_DEFAULT_CAPACITY)
     deliveries = sum(map(len, burst.received))
     print(f"\n{deliveries} deliveries to {clients} clients in {burst.seconds:.1f} s")
     assert not problems, (
@@ -44,19 +44,11 @@ def assert_every_message_arrives_once_in_order(
     assert "Traceback" not in server_log()
 
 
-def test_the_burst_the_tutorials_channels_cannot_hold_arrives_whole(
-    stage, server, server_log
-):
-    assert_every_message_arrives_once_in_order(
-        server, server_log, **OVER_DEFAULT_CAPACITY
-    )
-
-
 @pytest.mark.layer("redis")
 def test_clients_over_the_redis_pool_of_100_posting_at_once_each_get_theirs(
     stage, server, server_log
 ):
-    replies = posting_at_once_alone(server, **OVER_REDIS_POOL)
+    replies = posting_over_the_redis_pool(server)
     everyones = [{"message": "hello"}] * OVER_REDIS_POOL["posts_each"]
     assert replies == [everyones] * OVER_REDIS_POOL["clients"]
     assert "MaxConnectionsError" not in server_log()

@@ -24,9 +24,8 @@ from websockets.sync.client import connect as websocket_connect
 
 from harness.clients import room_connection
 from harness.load import (
-    OVER_REDIS_POOL,
     burst_over_default_capacity,
-    posting_at_once_alone,
+    posting_over_the_redis_pool,
 )
 from harness.projects import copy_stage, edit, old_channels_metadata
 from harness.redis import RedisNotAvailable, nowhere, start_redis
@@ -614,7 +613,7 @@ def test_channel_capacity(tmp_path):
 def test_too_many_redis_connections(tmp_path, redis_server):
     # The tutorial's own code, with redis-py's default pool of 100 connections.
     with start(3, tmp_path, redis_url=redis_server.url()) as server:
-        posting_at_once_alone(server, **OVER_REDIS_POOL, patience=SILENCE)
+        posting_over_the_redis_pool(server, patience=SILENCE)
         log = wait_for_log(server, "MaxConnectionsError")
     assert "MaxConnectionsError: Too many connections" in log
     assert anchors(log) == ["too-many-redis-connections"]
