@@ -43,6 +43,10 @@ MEMORY_GROWTH_LIMIT = 50  # MB
 # buffers stay under this; MAX_QUEUED_FRAMES (32) of 1 MiB, without the byte
 # bound, would not (part 5's README has the figures).
 FAST_SENDER_GROWTH_LIMIT = 16  # MB
+# Frames of 1 MiB the fast sender sends: past the 100 of its rate limit's
+# burst, enough to fill any queue in front of its consumer (with the bound of
+# 32 frames alone, 200 reach the same +37 MB as 300).
+FAST_SENDER_FRAMES = 200
 # The smallest round trip that a latency comparison takes as "quiet": on a
 # 2-core machine that runs three test workers, a round trip of a millisecond
 # or two varies by more than 3x by itself (measured in a full run: 1.8 ms
@@ -140,7 +144,7 @@ def test_clients_that_never_read_cannot_grow_the_server(stage, private_server):
 def test_a_client_that_sends_faster_than_it_is_served_cannot_grow_the_server(
     stage, private_server
 ):
-    """A client sends 300 frames of 1 MiB of blanks as fast as it can, and
+    """A client sends FAST_SENDER_FRAMES of 1 MiB of blanks as fast as it can, and
     never reads. Past the first 100 (its rate limit's burst), its consumer
     takes 100 a second; the server stops reading it once 1 MiB waits for the
     consumer, and the room goes on."""
@@ -156,7 +160,7 @@ def test_a_client_that_sends_faster_than_it_is_served_cannot_grow_the_server(
             flooder.sock.settimeout(0.5)  # a send that stalls that long: it is held
             sent = 0
             with suppress(TimeoutError):
-                while sent < 300:
+                while sent < FAST_SENDER_FRAMES:
                     flooder.send(blank)
                     sent += 1
                     peak = max(peak, rss_mb(server.process.pid))
