@@ -154,7 +154,9 @@ def test_a_killed_process_sends_its_clients_to_the_other_and_nobody_loses_a_mess
 
 @pytest.fixture(scope="module")
 def served_over_https(tmp_path_factory):
-    with serve_for_tests(tmp_path_factory.mktemp("https"), tls=True) as arrangement:
+    # One ASGI process: what is tested here is TLS, in nginx and in the page.
+    https = tmp_path_factory.mktemp("https")
+    with serve_for_tests(https, tls=True, processes=1) as arrangement:
         yield arrangement
 
 
