@@ -65,10 +65,11 @@ class ChatWindow:
         if handle is None:
             driver.switch_to.new_window("window")
             handle = driver.current_window_handle
+            driver.window_in_front = handle
         self.handle = handle
 
     def _focus(self):
-        self.driver.switch_to.window(self.handle)
+        bring_to_front(self.driver, self.handle)
         return self.driver
 
     def wait_until(self, condition, message, give_up=None):
@@ -172,6 +173,16 @@ class ChatWindow:
 
     def close(self):
         self._focus().close()
+        self.driver.window_in_front = None
+
+
+def bring_to_front(driver, handle):
+    """Send the driver's next commands to the window `handle`. A switch is a
+    round trip to Chrome, and a wait looks at its window every POLL: the
+    driver remembers which window is in front, and stays there."""
+    if getattr(driver, "window_in_front", None) != handle:
+        driver.switch_to.window(handle)
+        driver.window_in_front = handle
 
 
 def press_enter(element):

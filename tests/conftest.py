@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.browser import ChatWindow, new_profile_dir, start_chrome
+from harness.browser import ChatWindow, bring_to_front, new_profile_dir, start_chrome
 from harness.clients import PAGE_ORIGIN, room_connection
 from harness.redis import RedisNotAvailable, start_redis
 from harness.servers import start_stage
@@ -249,7 +249,7 @@ def open_window(open_window_on, server, server_log):
 
 def save_browser_artifacts(browser, windows, request):
     for number, window in enumerate(windows, start=1):
-        browser.switch_to.window(window.handle)
+        bring_to_front(browser, window.handle)
         screenshot = artifact_path(request, f"-window{number}.png")
         browser.save_screenshot(str(screenshot))
         console = artifact_path(request, f"-window{number}-console.log")

@@ -9,7 +9,7 @@ and from part 2 on a room where two windows have chatted. Last, part 5 as
 import tempfile
 from pathlib import Path
 
-from harness.browser import ChatWindow, new_profile_dir, start_chrome
+from harness.browser import ChatWindow, bring_to_front, new_profile_dir, start_chrome
 from harness.servers import start_stage
 from harness.serving import nginx_binary, serve
 from harness.stages import PARTS, REPO, Stage
@@ -19,7 +19,7 @@ CONVERSATION = [("alice", "Hello, is anyone here?"), ("bob", "Hi Alice!")]
 
 
 def shoot(driver, window, name):
-    driver.switch_to.window(window.handle)
+    bring_to_front(driver, window.handle)
     path = SCREENSHOTS / name
     driver.save_screenshot(str(path))
     print(f"wrote {path.relative_to(REPO)}")
@@ -81,7 +81,7 @@ def main():
         try:
             for part in PARTS:
                 screenshots_of_part(driver, part, Path(logs))
-                driver.switch_to.window(driver.window_handles[0])
+                bring_to_front(driver, driver.window_handles[0])
             screenshot_served_over_tls(driver, Path(logs))
         finally:
             driver.quit()
