@@ -148,8 +148,8 @@ def flood(ws_url, origin, clients, frames, burst, through, results):
     """In a process of its own (so that the flood does not slow the test's own
     clients): `clients` connections each send `frames` messages as fast as
     they can, and read what comes back until every one is answered, by its
-    echo or by an error. Puts (echoes, errors, still open) for each client on
-    `results`. `through` is set once every one of them has received the
+    echo or by an error. Puts (echoes, errors, still open, seconds from its
+    first send to its last answer) for each client on `results`. `through` is set once every one of them has received the
     `burst` messages of each that the rate limit lets through at once."""
     import asyncio
     import json
@@ -172,6 +172,7 @@ def flood(ws_url, origin, clients, frames, burst, through, results):
                     ready.set()
 
         reader = asyncio.create_task(read())
+        started = asyncio.get_running_loop().time()
         try:
             for sent in range(frames):
                 await socket.send(json.dumps({"message": f"{mine}{sent}"}))
@@ -182,7 +183,8 @@ def flood(ws_url, origin, clients, frames, burst, through, results):
         except (ConnectionClosed, TimeoutError):
             still_open = False
         reader.cancel()
-        return echoes, errors, still_open
+        seconds = asyncio.get_running_loop().time() - started
+        return echoes, errors, still_open, round(seconds, 2)
 
     async def main():
         sockets = [

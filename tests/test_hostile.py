@@ -235,10 +235,12 @@ def test_five_flooders_slow_nobody_and_are_told(stage, server, server_log):
         latencies_quiet_and_flooded(server, flooders=5, frames=frames, samples=30)
     )
     print(f"\nquiet: {spread(quiet)}; flooded: {spread(flooded)}; {outcomes}")
-    for echoes, errors, still_open in outcomes:
+    for echoes, errors, still_open, seconds in outcomes:
         assert still_open, "a flooder is refused, not disconnected"
         assert echoes + errors == frames, "each refused message gets an error"
-        assert errors >= frames - BURST - RATE * 5, "the rate limit held"
+        # A token bucket lets BURST through at once, then RATE a second for as
+        # long as the flood lasted (longer on a busy machine); 1 for rounding.
+        assert echoes <= BURST + RATE * seconds + 1, "the rate limit held"
     # Within 3x the quiet round trip; a quiet one of under a millisecond is
     # noise, so 3x is taken of LATENCY_FLOOR at least.
     quiet_round_trip = max(statistics.median(quiet), LATENCY_FLOOR)
