@@ -23,6 +23,9 @@ TEST_TIMEOUT = 120 * SCALE  # any single test (pytest-timeout)
 PROMPT = min(1 * SCALE, 4)
 # Only for checks that something does NOT arrive: how long to listen for it.
 SILENCE = 0.5 * SCALE
+# How long Redis holds every write (CLIENT PAUSE) while clients pile up on a
+# server's connections to it: long enough for them all to have posted.
+REDIS_HELD = 1 * SCALE
 POLL = 0.05  # seconds between two looks at a condition
 
 

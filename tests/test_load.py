@@ -46,9 +46,9 @@ def test_the_burst_the_tutorials_channels_cannot_hold_arrives_whole(
 
 @pytest.mark.layer("redis")
 def test_clients_over_the_redis_pool_of_100_posting_at_once_each_get_theirs(
-    stage, server, server_log
+    stage, server, redis_url, server_log
 ):
-    replies = posting_over_the_redis_pool(server)
+    replies = posting_over_the_redis_pool(server, redis_url)
     everyones = [{"message": "hello"}] * OVER_REDIS_POOL["posts_each"]
     assert replies == [everyones] * OVER_REDIS_POOL["clients"]
     assert "MaxConnectionsError" not in server_log()

@@ -613,7 +613,7 @@ def test_channel_capacity(tmp_path):
 def test_too_many_redis_connections(tmp_path, redis_server):
     # The tutorial's own code, with redis-py's default pool of 100 connections.
     with start(3, tmp_path, redis_url=redis_server.url()) as server:
-        posting_over_the_redis_pool(server, patience=SILENCE)
+        posting_over_the_redis_pool(server, redis_server.url(), patience=SILENCE)
         log = wait_for_log(server, "MaxConnectionsError")
     assert "MaxConnectionsError: Too many connections" in log
     assert anchors(log) == ["too-many-redis-connections"]
