@@ -149,8 +149,9 @@ def flood(ws_url, origin, clients, frames, burst, through, results):
     clients): `clients` connections each send `frames` messages as fast as
     they can, and read what comes back until every one is answered, by its
     echo or by an error. Puts (echoes, errors, still open, seconds from its
-    first send to its last answer) for each client on `results`. `through` is set once every one of them has received the
-    `burst` messages of each that the rate limit lets through at once."""
+    first send to its last answer) for each client on `results`. `through`
+    is set once every one of them has received the `burst` messages of each
+    that the rate limit lets through at once."""
     import asyncio
     import json
 

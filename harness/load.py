@@ -21,7 +21,7 @@ QUIET = 5 * SCALE  # seconds without a message: what has not arrived is lost
 # group message in flight, over redis-py's default pool of 100 connections.
 # Redis holds every write meanwhile (CLIENT PAUSE), as a busy Redis would: each
 # post keeps its connection until then, however slowly the server reads them.
-OVER_REDIS_POOL = {"clients": 120, "posts_each": 1}
+OVER_REDIS_POOL = 120  # clients
 
 
 @dataclass
@@ -123,37 +123,30 @@ def burst_over_default_capacity(server) -> list:
 
 
 def posting_over_the_redis_pool(server, redis_url, patience=WAIT) -> list:
-    """OVER_REDIS_POOL in rooms "alone<n>" of a server on the Redis at
-    redis_url: each client posts "hello" at once, `posts_each` times, while
-    Redis holds its writes for REDIS_HELD; what each got back, ending in None
-    if its socket closed or stayed silent for `patience` seconds after that."""
-    return asyncio.run(
-        _posting_at_once_alone(server, redis_url, **OVER_REDIS_POOL, patience=patience)
-    )
+    """OVER_REDIS_POOL clients in rooms "alone<n>" of a server on the Redis at
+    redis_url each post "hello" at once, while Redis holds its writes for
+    REDIS_HELD: what each got back, or None if its socket closed or stayed
+    silent for `patience` seconds after that."""
+    return asyncio.run(_posting_at_once_alone(server, redis_url, patience))
 
 
-async def _posting_at_once_alone(server, redis_url, clients, posts_each, patience):
+async def _posting_at_once_alone(server, redis_url, patience):
     # One after the other: a handshake, too, needs Redis (to join a group).
     sockets = [
         await connect(server.socket_url(f"alone{number}"), origin=server.origin)
-        for number in range(clients)
+        for number in range(OVER_REDIS_POOL)
     ]
     with redis.Redis.from_url(redis_url) as held:
         held.client_pause(int(REDIS_HELD * 1000), all=False)  # writes only
-    patience += REDIS_HELD
 
     async def post_and_read(socket):
-        for _ in range(posts_each):
-            await socket.send(json.dumps({"message": "hello"}))
-        replies = []
+        await socket.send(json.dumps({"message": "hello"}))
         try:
-            while len(replies) < posts_each:
-                replies.append(
-                    json.loads(await asyncio.wait_for(socket.recv(), patience))
-                )
+            return json.loads(
+                await asyncio.wait_for(socket.recv(), REDIS_HELD + patience)
+            )
         except (TimeoutError, ConnectionClosed):
-            replies.append(None)
-        return replies
+            return None
 
     try:
         return await asyncio.gather(*(post_and_read(socket) for socket in sockets))

@@ -144,10 +144,10 @@ def test_clients_that_never_read_cannot_grow_the_server(stage, private_server):
 def test_a_client_that_sends_faster_than_it_is_served_cannot_grow_the_server(
     stage, private_server
 ):
-    """A client sends FAST_SENDER_FRAMES of 1 MiB of blanks as fast as it can, and
-    never reads. Past the first 100 (its rate limit's burst), its consumer
-    takes 100 a second; the server stops reading it once 1 MiB waits for the
-    consumer, and the room goes on."""
+    """A client sends FAST_SENDER_FRAMES frames of 1 MiB of blanks as fast as
+    it can, and never reads. Past the first 100 (its rate limit's burst), its
+    consumer takes 100 a second; the server stops reading it once 1 MiB waits
+    for the consumer, and the room goes on."""
     server = private_server()
     blank = frame(TEXT, b" " * (2**20 - 16))
     flooder = RawWebSocket(server, "/ws/chat/blank/", server.origin)
