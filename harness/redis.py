@@ -10,7 +10,7 @@ import socket
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness.servers import HOST, ServerProcess, free_port, is_listening
+from harness.servers import HOST, ServerProcess, free_port, is_listening, on_a_free_port
 
 TUTORIAL_PORT = 6379  # where the tutorial's CHANNEL_LAYERS expects Redis
 
@@ -85,7 +85,10 @@ def start_redis(
     """A Redis server on 127.0.0.1 that keeps nothing on disk. debug_command:
     DEBUG allowed from 127.0.0.1 (Redis 7 refuses it by default), for DEBUG
     SLEEP, a Redis that stalls."""
-    port = port or free_port()
+    if port is None:
+        return on_a_free_port(
+            lambda free: start_redis(data_dir, free, password, debug_command)
+        )
     data_dir.mkdir(parents=True, exist_ok=True)
     command = [
         redis_server_binary(),

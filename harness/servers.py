@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+
 from harness.waiting import SERVER_START, SERVER_STOP, wait_for
 
 HOST = "127.0.0.1"
@@ -21,6 +23,21 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return sock.getsockname()[1]
+
+
+class PortTaken(RuntimeError):
+    """Another program took the port between free_port() and the server's start."""
+
+
+def on_a_free_port(start, tries=3):
+    """start(port) on a free port, and on another if the first is taken meanwhile
+    (the suite's workers and their clients take ports all the time)."""
+    for attempt in range(1, tries + 1):
+        try:
+            return start(free_port())
+        except PortTaken:
+            if attempt == tries:
+                raise
 
 
 def is_listening(port, host=HOST) -> bool:
@@ -68,11 +85,27 @@ class ServerProcess:
 
     def _listening(self):
         if self.process.poll() is not None:
-            raise RuntimeError(
-                f"{self.name} exited with code {self.process.returncode} before "
-                f"listening on port {self.port}:\n{self.log()}"
+            log = self.log()
+            error = (
+                PortTaken if "address already in use" in log.lower() else RuntimeError
             )
-        return is_listening(self.port)
+            raise error(
+                f"{self.name} exited with code {self.process.returncode} before "
+                f"listening on port {self.port}:\n{log}"
+            )
+        return is_listening(self.port) and self._holds_port()
+
+    def _holds_port(self) -> bool:
+        """Is what listens on the port this server? If another program took
+        the port first, this one is about to exit, failing to listen."""
+        try:
+            sockets = psutil.Process(self.process.pid).net_connections("tcp")
+        except psutil.Error:
+            return True  # a system that does not tell: the port answers
+        return any(
+            sock.status == psutil.CONN_LISTEN and sock.laddr.port == self.port
+            for sock in sockets
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -138,7 +171,10 @@ class StageServer(ServerProcess, StageUrls):
 
 def start_stage(stage, log_path: Path, redis_url=None, port=None) -> StageServer:
     """Run a stage as a learner does, with its own manage.py runserver."""
-    port = port or free_port()
+    if port is None:
+        return on_a_free_port(
+            lambda free: start_stage(stage, log_path, redis_url, free)
+        )
     # --noreload: one process, so stopping it leaves no child behind.
     command = [sys.executable, "manage.py", "runserver", f"{HOST}:{port}", "--noreload"]
     return StageServer(

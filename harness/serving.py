@@ -30,7 +30,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from harness.redis import start_redis
-from harness.servers import HOST, ServerProcess, StageUrls, free_port
+from harness.servers import HOST, ServerProcess, StageUrls, free_port, on_a_free_port
 from harness.stages import BEYOND_PART, Stage, stage_folder
 from harness.waiting import SUBPROCESS
 
@@ -153,9 +153,12 @@ def collect_static(env):
         raise RuntimeError(f"collectstatic failed:\n{result.stderr}")
 
 
-def start_asgi(number, env, log_dir: Path, ping_interval) -> ServerProcess:
+def start_asgi(number, env, log_dir: Path, ping_interval, port=None) -> ServerProcess:
     """One uvicorn process of part 5 on a free port."""
-    port = free_port()
+    if port is None:
+        return on_a_free_port(
+            lambda free: start_asgi(number, env, log_dir, ping_interval, free)
+        )
     command = [
         sys.executable, "-m", "uvicorn", "mysite.asgi:application",
         "--host", HOST, "--port", str(port),
