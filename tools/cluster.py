@@ -13,7 +13,7 @@ import time
 from contextlib import ExitStack
 
 from harness.redis import start_redis
-from harness.servers import free_port, start_stage
+from harness.servers import start_stage
 from harness.stages import REPO, Stage
 from tools.until_stopped import run_until_stopped
 
@@ -36,8 +36,8 @@ def main():
         print(f"Redis on {redis.url()} (log: {redis.log_path.relative_to(REPO)})")
         servers = []
         for number in range(args.processes):
-            port = args.port + number if args.port else free_port()
-            log_path = RUN / f"part_{args.part}-{port}.log"
+            port = args.port + number if args.port else None  # None: a free one
+            log_path = RUN / f"part_{args.part}-process{number + 1}.log"
             server = running.enter_context(
                 start_stage(stage, log_path, redis.url(), port)
             )
