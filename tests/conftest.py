@@ -11,6 +11,10 @@ its markers say which of them it is about, and the rest are deselected
 - `repository`: about this repository, not about a learner's project:
   `make check` leaves these out. A test that takes no `stage` must carry it,
   and runs only when no `--part` is given (`make test`, not `make test-part-N`).
+
+`slow` marks a test that takes 3 s or more by design (an outage it waits out,
+servers of its own). Slow tests start first: a worker that began one last
+would keep the whole run waiting for it.
 """
 
 import itertools
@@ -43,6 +47,7 @@ def pytest_configure(config):
         "any_layer: does not involve the channel layer; runs once per part",
         "repository: about this repository itself; make check leaves it out",
         "browser: drives headless Chrome (deselect with -m 'not browser')",
+        "slow: takes 3 s or more by design; started before the others",
     ):
         config.addinivalue_line("markers", line)
 
@@ -80,7 +85,7 @@ def is_selected(item, stage, config) -> bool:
     return stage.layer in layers
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+@pytest.hookimpl(wrapper=True)  # around pytest's and xdist's own
 def pytest_collection_modifyitems(config, items):
     kept, deselected = [], []
     for item in items:
@@ -116,6 +121,9 @@ def pytest_collection_modifyitems(config, items):
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept
+    yield  # pytest orders the tests by the servers they share; xdist groups them
+    # Then slow tests first (xdist still sends its groups ahead of them).
+    items.sort(key=lambda item: not item.get_closest_marker("slow"))
 
 
 @pytest.hookimpl(wrapper=True)

@@ -140,6 +140,7 @@ def test_clients_that_never_read_cannot_grow_the_server(stage, private_server):
     assert_no_traceback(server.log())
 
 
+@pytest.mark.slow
 @pytest.mark.any_layer  # what Daphne holds for a client, whatever the layer
 def test_a_client_that_sends_faster_than_it_is_served_cannot_grow_the_server(
     stage, private_server
@@ -295,6 +296,7 @@ async def crowded_server_then_newcomer(server, count):
         await asyncio.gather(*(socket.close() for socket in sockets))
 
 
+@pytest.mark.slow
 @pytest.mark.any_layer  # connections Daphne holds, whatever the layer
 def test_a_newcomer_chats_at_once_past_open_and_half_open_connections(
     stage, private_server

@@ -77,6 +77,7 @@ def test_the_page_reconnects_when_the_server_is_back(
     assert "Traceback" not in again.log()
 
 
+@pytest.mark.slow
 @pytest.mark.layer("redis")
 def test_a_quick_redis_restart_leaves_no_socket_deaf(stage, private_server, tmp_path):
     redis_server = start_redis(tmp_path / "redis")
@@ -173,6 +174,7 @@ async def got_back(socket):
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.layer("redis")
 def test_a_redis_outage_during_a_burst_leaves_no_socket_deaf(
     stage, private_server, tmp_path
@@ -190,6 +192,7 @@ def test_a_redis_outage_during_a_burst_leaves_no_socket_deaf(
     assert "Traceback" not in server.log()
 
 
+@pytest.mark.slow
 @pytest.mark.layer("redis")
 def test_a_stalled_redis_delays_the_chat_then_it_recovers(
     stage, private_server, tmp_path

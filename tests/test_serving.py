@@ -110,6 +110,7 @@ def test_a_quiet_socket_outlives_the_proxys_read_timeout(stage, served):
         assert client.receive_messages(1) == ["still here"]
 
 
+@pytest.mark.slow
 def test_a_killed_process_sends_its_clients_to_the_other_and_nobody_loses_a_message(
     stage, tmp_path, open_window_on
 ):

@@ -204,6 +204,7 @@ def test_manage_py_check_is_clean(stage, redis_url):
     assert "System check identified no issues" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.since_part(4)
 @pytest.mark.layer("redis")  # the tutorial's own layer

@@ -582,6 +582,7 @@ def test_apps_not_loaded(tmp_path):
     assert anchors(daphne.stderr) == ["apps-not-loaded"]
 
 
+@pytest.mark.slow
 def test_in_memory_layer_across_processes(tmp_path, redis_server):
     def alice_and_bob_on_two_servers(redis_url, name):
         with (
