@@ -33,10 +33,6 @@ from tools.check import started_server
 
 ARTIFACTS = REPO / "test-artifacts"
 STAGE_MARKERS = ("since_part", "before_part", "layer", "any_layer")
-# Servers started once and shared by many tests, each fixture with the suffix
-# of its group: the tests that use one run on one worker together; any other
-# test runs wherever a worker is free.
-SHARED_SERVERS = {"server": "", "served": "-served"}
 
 
 def pytest_configure(config):
@@ -58,6 +54,18 @@ def pytest_generate_tests(metafunc):
         project = metafunc.config.getoption("project")
         every_stage = list(stages(project=project))
         metafunc.parametrize("stage", every_stage, ids=str, scope="session")
+
+
+def shared_server_group(item, stage):
+    """Servers started once and shared by many tests: the tests that use one
+    run on one worker together (an xdist group), which starts it once; any
+    other test runs wherever a worker is free."""
+    fixtures = getattr(item, "fixturenames", ())
+    if "server" in fixtures:
+        return str(stage)  # the stage's own runserver
+    if "served" in fixtures:
+        return "served"  # part 5 behind nginx (tests/test_serving.py)
+    return None
 
 
 def is_about(item, stage) -> bool:
@@ -103,13 +111,9 @@ def pytest_collection_modifyitems(config, items):
             )
         if "browser" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
-        groups = [
-            f"{stage}{suffix}"
-            for fixture, suffix in SHARED_SERVERS.items()
-            if stage is not None and fixture in item.fixturenames
-        ]
-        if groups:  # to the worker that has that server running
-            item.add_marker(pytest.mark.xdist_group(groups[0]))
+        group = shared_server_group(item, stage)
+        if group:  # to the worker that has that server running
+            item.add_marker(pytest.mark.xdist_group(group))
         if stage is None:
             keep = not config.getoption("part")  # about no stage: not with --part
         else:

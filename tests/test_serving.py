@@ -1,5 +1,11 @@
 """Part 5 served as `make serve` serves it: nginx on one port, in front of two
-uvicorn processes on one Redis, with DEBUG=False (harness/serving.py)."""
+uvicorn processes on one Redis, with DEBUG=False (harness/serving.py).
+
+These tests are about that arrangement, this repository's own (part_5's
+nginx.conf and production settings, and the tool that runs them), so they run
+with `make test` only: starting nginx, uvicorn processes and Redis for them
+costs about a fifth of what `make test-part-5` would take. A learner's project,
+which `make check` tests, has none of it."""
 
 import re
 import subprocess
@@ -16,9 +22,7 @@ from harness.serving import nginx_binary, production_environment, serve
 from harness.stages import BEYOND_PART, stage_folder
 from harness.waiting import SCALE, SUBPROCESS, WAIT, wait_for
 
-# Part 5 on Redis only: several processes need it (and a learner's own
-# project, which `make check` tests, has none of this arrangement).
-pytestmark = [pytest.mark.since_part(5), pytest.mark.layer("redis")]
+pytestmark = pytest.mark.repository
 
 # nginx's proxy_read_timeout for sockets, shortened from an hour so that a test
 # can stay quiet for longer; the uvicorn processes ping well within it.
@@ -49,7 +53,7 @@ def fetch(url):
 
 
 def test_two_browsers_chat_through_nginx_each_served_by_its_own_process(
-    stage, served, open_window_on
+    served, open_window_on
 ):
     room = "served_by_two"
     alice = open_window_on(served)
@@ -74,7 +78,7 @@ def test_two_browsers_chat_through_nginx_each_served_by_its_own_process(
         window.wait_for_lines(["Hello from process one", "Hello from process two"], who)
 
 
-def test_static_files_load_from_nginx_with_debug_off(stage, served):
+def test_static_files_load_from_nginx_with_debug_off(served):
     content_type, login_page = fetch(served.page_url("/admin/login/"))
     stylesheets = re.findall(
         r'<link rel="stylesheet" href="(/static/[^"]+)"', login_page
@@ -94,7 +98,7 @@ def test_static_files_load_from_nginx_with_debug_off(stage, served):
     )
 
 
-def test_a_quiet_socket_outlives_the_proxys_read_timeout(stage, served):
+def test_a_quiet_socket_outlives_the_proxys_read_timeout(served):
     quiet = 2 * READ_TIMEOUT
     with room_connection(served, "quiet") as client:
         try:
@@ -112,7 +116,7 @@ def test_a_quiet_socket_outlives_the_proxys_read_timeout(stage, served):
 
 @pytest.mark.slow
 def test_a_killed_process_sends_its_clients_to_the_other_and_nobody_loses_a_message(
-    stage, tmp_path, open_window_on
+    tmp_path, open_window_on
 ):
     room = "survivors"
     with serve_for_tests(tmp_path) as served:
@@ -161,7 +165,7 @@ def served_over_https(tmp_path_factory):
 
 @pytest.mark.browser
 def test_a_browser_chats_over_wss_when_the_page_is_https(
-    stage, served_over_https, open_window_on
+    served_over_https, open_window_on
 ):
     room = "over_tls"
     alice = open_window_on(served_over_https)
@@ -176,7 +180,7 @@ def test_a_browser_chats_over_wss_when_the_page_is_https(
     bob.wait_for_lines(["Over TLS"], "bob")
 
 
-def test_check_deploy_leaves_only_what_the_domain_owner_decides(stage, tmp_path):
+def test_check_deploy_leaves_only_what_the_domain_owner_decides(tmp_path):
     """With make serve TLS=1's settings, `check --deploy` asks only about HSTS
     for subdomains and browsers' preload list: choices about a real domain."""
     env = production_environment("https://127.0.0.1", None, tmp_path, tls=True)
