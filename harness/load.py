@@ -127,10 +127,10 @@ def posting_over_the_redis_pool(server, redis_url, patience=WAIT) -> list:
     redis_url each post "hello" at once, while Redis holds its writes for
     REDIS_HELD: what each got back, or None if its socket closed or stayed
     silent for `patience` seconds after that."""
-    return asyncio.run(_posting_at_once_alone(server, redis_url, patience))
+    return asyncio.run(_posting_over_the_redis_pool(server, redis_url, patience))
 
 
-async def _posting_at_once_alone(server, redis_url, patience):
+async def _posting_over_the_redis_pool(server, redis_url, patience):
     # One after the other: a handshake, too, needs Redis (to join a group).
     sockets = [
         await connect(server.socket_url(f"alone{number}"), origin=server.origin)

@@ -30,7 +30,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from harness.redis import start_redis
-from harness.servers import HOST, ServerProcess, StageUrls, free_port, on_a_free_port
+from harness.servers import HOST, ServerProcess, StageUrls, on_a_free_port
 from harness.stages import BEYOND_PART, Stage, stage_folder
 from harness.waiting import SUBPROCESS
 
@@ -287,22 +287,33 @@ def serve(
     """Redis, `processes` uvicorn processes of part 5 and nginx in front of
     them on `port` (default: a free one); everything stops on the way out."""
     run_dir = run_dir.resolve()
-    port = port or free_port()
-    static_root = run_dir / "static"
-    with ExitStack() as running:
-        redis = running.enter_context(start_redis(run_dir / "redis"))
-        origin = f"{'https' if tls else 'http'}://{HOST}:{port}"
-        env = production_environment(origin, redis.url(), static_root, tls)
-        _, *asgi = all_at_once(
-            lambda: collect_static(env),
-            *(
-                lambda number=number: start_asgi(number, env, run_dir, ws_ping_interval)
-                for number in range(1, processes + 1)
-            ),
-        )
-        for process in asgi:
-            running.enter_context(process)
-        nginx = running.enter_context(
-            start_nginx(run_dir, port, asgi, static_root, tls, ws_read_timeout)
-        )
-        yield Served(port, tls, run_dir, redis, asgi, nginx)
+
+    def start_all(port):
+        """Everything started, and the stack that stops it. nginx starts last
+        on a port chosen first (the pages' origin names it): if another
+        program took that port meanwhile, what started stops again."""
+        with ExitStack() as running:
+            static_root = run_dir / "static"
+            redis = running.enter_context(start_redis(run_dir / "redis"))
+            origin = f"{'https' if tls else 'http'}://{HOST}:{port}"
+            env = production_environment(origin, redis.url(), static_root, tls)
+            _, *asgi = all_at_once(
+                lambda: collect_static(env),
+                *(
+                    lambda number=number: start_asgi(
+                        number, env, run_dir, ws_ping_interval
+                    )
+                    for number in range(1, processes + 1)
+                ),
+            )
+            for process in asgi:
+                running.enter_context(process)
+            nginx = running.enter_context(
+                start_nginx(run_dir, port, asgi, static_root, tls, ws_read_timeout)
+            )
+            served = Served(port, tls, run_dir, redis, asgi, nginx)
+            return served, running.pop_all()
+
+    served, running = start_all(port) if port else on_a_free_port(start_all)
+    with running:
+        yield served
