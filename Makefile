@@ -19,7 +19,7 @@ help: ## List the targets.
 		awk -F'\t' '{ printf "  make %-16s %s\n", $$1, $$2 }'
 	@echo
 	@echo "  part_1/ ... part_4/  the tutorial's stages    part_5/  beyond the tutorial"
-	@echo "  harness/  what tests and tools share    tests/  the suite    tools/  the commands above    bench/  make bench"
+	@echo "  harness/  what tests and tools share    shared_tests/  the suite    tools/  the commands above    bench/  make bench"
 
 $(READY): requirements.txt
 	$(PYTHON) -m venv $(VENV)

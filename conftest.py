@@ -1,6 +1,6 @@
 """Loaded first, from the repository root, whatever the command line says: so
-`pytest --part 2` knows its options before it has found tests/.
-The suite's fixtures are in tests/conftest.py; `make check` is tools/check.py."""
+`pytest --part 2` knows its options before it has found shared_tests/.
+The suite's fixtures are in shared_tests/conftest.py; `make check` is tools/check.py."""
 
 import os
 

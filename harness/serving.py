@@ -1,6 +1,6 @@
 """Part 5 served as in production: ASGI processes behind nginx, on one Redis.
 
-`make serve` (tools/serve.py) and tests/test_serving.py run this arrangement,
+`make serve` (tools/serve.py) and shared_tests/test_serving.py run this arrangement,
 every piece of it on 127.0.0.1, with DEBUG=False:
 
     browser ──> nginx :port ──/static/──> collectstatic's folder

@@ -13,7 +13,7 @@ first one whose signature matches, and None when none does (`make check` then
 says that no entry matches, rather than guessing). Two entries have no
 signature, because nothing in a log shows them (two processes on the
 in-memory layer, and messages dropped at capacity): the guide describes them,
-`make check` cannot name them. tests/test_troubleshooting.py reproduces every
+`make check` cannot name them. shared_tests/test_troubleshooting.py reproduces every
 entry and asserts that its symptom is recognised here, and by nothing else.
 """
 

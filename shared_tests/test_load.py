@@ -1,7 +1,7 @@
 """Part 5 under load: a room where everyone talks at once loses nothing, and
 more clients than redis-py's default pool posting at once each get their
 message. Each is the counterpart of a limit of the tutorial's code, sized to
-show it (tests/test_tutorial_limits.py)."""
+show it (shared_tests/test_tutorial_limits.py)."""
 
 import asyncio
 

@@ -28,7 +28,7 @@ from harness.stages import (
 from harness.waiting import SUBPROCESS
 
 # A check of a project whose layer is the tutorial's Redis provides Redis on
-# 6379, as tests/test_tools.py's do: one worker at a time may hold that port.
+# 6379, as shared_tests/test_tools.py's do: one worker at a time may hold that port.
 pytestmark = pytest.mark.repository
 NEEDS_6379 = pytest.mark.xdist_group("port-6379")
 

@@ -64,7 +64,7 @@ def shared_server_group(item, stage):
     if "server" in fixtures:
         return str(stage)  # the stage's own runserver
     if "served" in fixtures:
-        return "served"  # part 5 behind nginx (tests/test_serving.py)
+        return "served"  # part 5 behind nginx (shared_tests/test_serving.py)
     return None
 
 

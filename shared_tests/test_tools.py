@@ -60,7 +60,7 @@ def test_make_run_cluster_serves_one_chat_from_two_processes():
     assert not left, f"the cluster left servers on {left}"
 
 
-@pytest.mark.xdist_group("port-6379")  # tests/test_check.py uses it too
+@pytest.mark.xdist_group("port-6379")  # shared_tests/test_check.py uses it too
 def test_the_tutorials_redis_runs_for_a_command_and_stops_after():
     if is_listening(TUTORIAL_PORT):
         pytest.skip("a server already listens on 6379; the tool would reuse it")
