@@ -3,7 +3,7 @@ the symptom the guide describes asserted, so that the guide stays true.
 
 Every section of the guide has an `<a id="...">` and a source (the report it
 comes from); the test for it is named `test_` plus that id with underscores.
-The symptom it asserts is recognised by tools/troubleshooting.py as that
+The symptom it asserts is recognised by harness/troubleshooting.py as that
 section and no other, which is how `make check` points a learner to it.
 Each reproduction is as cheap as its symptom allows: `manage.py runserver`
 refusing to start needs no client; most others need one server and one
@@ -32,7 +32,7 @@ from harness.redis import RedisNotAvailable, nowhere, start_redis
 from harness.servers import HOST, free_port, start_stage
 from harness.stages import OWN_SETTINGS, Stage
 from harness.waiting import SILENCE, SUBPROCESS, wait_for
-from tools.troubleshooting import (
+from harness.troubleshooting import (
     GUIDE,
     NO_ORIGIN,
     PROBLEMS,

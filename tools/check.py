@@ -16,7 +16,7 @@ or a Python whose Channels and Daphne are not the tutorial's, ends the check
 at once with that one diagnosis. Otherwise every test runs, and each failure
 is matched, by what the server did during it (the exception in its log, the
 HTTP status or close code the client got), to one entry of TROUBLESHOOTING.md
-(tools/troubleshooting.py), or to none, which is said.
+(harness/troubleshooting.py), or to none, which is said.
 
 The output ends with the verdict a learner reads: the part, the checks that
 passed, each failure with one sentence and the entry's link. Tracebacks and
@@ -43,7 +43,7 @@ from harness.redis import tutorial_redis
 from harness.servers import start_stage
 from harness.stages import FIRST_PART_WITH_LAYER, OWN_SETTINGS, REPO, Stage
 from harness.waiting import GIVE_UP_WATCHERS, SUBPROCESS, wait_for
-from tools.troubleshooting import first_problem, installed_versions
+from harness.troubleshooting import first_problem, installed_versions
 
 REPORTS = REPO / ".run" / "check"
 # The project's servers turn an un-awaited coroutine's warning into an error,
