@@ -31,7 +31,6 @@ from harness.projects import copy_stage, edit, old_channels_metadata
 from harness.redis import RedisNotAvailable, nowhere, start_redis
 from harness.servers import HOST, free_port, start_stage
 from harness.stages import OWN_SETTINGS, Stage
-from harness.waiting import SILENCE, SUBPROCESS, wait_for
 from harness.troubleshooting import (
     GUIDE,
     NO_ORIGIN,
@@ -40,6 +39,7 @@ from harness.troubleshooting import (
     installed_versions,
     origin_evidence,
 )
+from harness.waiting import SILENCE, SUBPROCESS, wait_for
 
 pytestmark = pytest.mark.repository
 

@@ -42,8 +42,8 @@ import pytest
 from harness.redis import tutorial_redis
 from harness.servers import start_stage
 from harness.stages import FIRST_PART_WITH_LAYER, OWN_SETTINGS, REPO, Stage
-from harness.waiting import GIVE_UP_WATCHERS, SUBPROCESS, wait_for
 from harness.troubleshooting import first_problem, installed_versions
+from harness.waiting import GIVE_UP_WATCHERS, SUBPROCESS, wait_for
 
 REPORTS = REPO / ".run" / "check"
 # The project's servers turn an un-awaited coroutine's warning into an error,
