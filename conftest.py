@@ -1,6 +1,8 @@
 """Loaded first, from the repository root, whatever the command line says: so
 `pytest --part 2` knows its options before it has found shared_tests/.
-The suite's fixtures are in shared_tests/conftest.py; `make check` is tools/check.py."""
+The suite's fixtures are in shared_tests/conftest.py. `--project PATH` runs
+the same tests against a learner's own project: `make check`, whose plugin
+(tools/check/) is registered only then."""
 
 import os
 
@@ -8,9 +10,6 @@ import pytest
 
 from harness.stages import LAYERS, PARTS
 from harness.waiting import TEST_TIMEOUT
-
-# `--project PATH`: the same tests, run against a learner's own project.
-pytest_plugins = ("tools.check",)
 
 
 def pytest_addoption(parser):
@@ -28,6 +27,12 @@ def pytest_addoption(parser):
         choices=LAYERS,
         help="run parts 2-5 on this channel layer only (default: both)",
     )
+    group.addoption(
+        "--project",
+        metavar="PATH",
+        help="check your own project (the folder holding manage.py) as the part "
+        "given by --part, with its own settings",
+    )
 
 
 def pytest_xdist_auto_num_workers(config):
@@ -43,3 +48,5 @@ def pytest_configure(config):
     """A test that hangs fails after TEST_TIMEOUT, with its name (pytest-timeout)."""
     if config.getoption("timeout", None) is None:
         config.option.timeout = TEST_TIMEOUT
+    if config.getoption("project") is not None:
+        config.pluginmanager.import_plugin("tools.check.plugin")

@@ -29,7 +29,6 @@ from harness.clients import PAGE_ORIGIN, room_connection
 from harness.redis import RedisNotAvailable, start_redis
 from harness.servers import start_stage
 from harness.stages import LAYERS, PARTS, REPO, stages
-from tools.check import started_server
 
 ARTIFACTS = REPO / "test-artifacts"
 STAGE_MARKERS = ("since_part", "before_part", "layer", "any_layer")
@@ -178,9 +177,8 @@ def redis_url(stage, request):
 def server(stage, redis_url, tmp_path_factory, request):
     """The stage's own server, started once for all the tests of that stage;
     `make check` hands over the one it started to look at the project."""
-    checked = started_server(request.config)
-    if checked is not None:
-        yield checked
+    if request.config.getoption("project"):
+        yield request.getfixturevalue("project_server")  # tools/check/plugin.py
         return
     log_path = tmp_path_factory.mktemp(str(stage)) / "runserver.log"
     with start_stage(stage, log_path, redis_url) as running:
