@@ -7,10 +7,11 @@ pytestmark = pytest.mark.any_layer
 
 
 def test_runserver_starts_the_asgi_daphne_server(stage, server):
-    # With daphne first in INSTALLED_APPS, runserver serves ASGI, not plain WSGI.
+    # With daphne in INSTALLED_APPS above django.contrib.staticfiles (the
+    # tutorial lists it first), runserver serves ASGI, not plain WSGI.
     assert "Starting ASGI/Daphne" in server.log(), (
         "runserver did not start the ASGI/Daphne development server: "
-        "is 'daphne' the first entry of INSTALLED_APPS?"
+        "is 'daphne' in INSTALLED_APPS, above 'django.contrib.staticfiles'?"
     )
 
 

@@ -1,4 +1,4 @@
-"""Parts 2 to 4 without a browser: the JSON the room page exchanges with the server."""
+"""Parts 2 to 5 without a browser: the JSON the room page exchanges with the server."""
 
 import pytest
 
