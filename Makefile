@@ -19,7 +19,8 @@ help: ## List the targets.
 		awk -F'\t' '{ printf "  make %-16s %s\n", $$1, $$2 }'
 	@echo
 	@echo "  part_1/ ... part_4/  the tutorial's stages    part_5/  beyond the tutorial"
-	@echo "  harness/  what tests and tools share    shared_tests/  the suite    tools/  the commands above    bench/  make bench"
+	@echo "  shared_tests/  the suite    harness/  what the suite and tools share    tools/  the commands above    bench/  make bench"
+	@echo "  screenshots/  make screenshots    README.md  start here    TROUBLESHOOTING.md  symptoms and fixes    CONTRIBUTING.md  maintainers' notes"
 
 $(READY): requirements.txt
 	$(PYTHON) -m venv $(VENV)
