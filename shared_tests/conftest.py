@@ -9,8 +9,13 @@ its markers say which of them it is about, and the rest are deselected
 - `layer(name)`: needs the suite's own "redis" (or "memory") layer.
 - `any_layer`: does not involve the channel layer; runs once per part.
 - `repository`: about this repository, not about a learner's project:
-  `make check` leaves these out. A test that takes no `stage` must carry it,
-  and runs only when no `--part` is given (`make test`, not `make test-part-N`).
+  `make check` leaves these out. A test that takes no `stage` must carry it
+  (or `in_process`), and runs only when no `--part` is given (`make test`, not
+  `make test-part-N`).
+- `in_process(n)`: runs part n's own code in the test's own process, with no
+  server and no `stage` (shared_tests/part_5_in_process/): runs with `--part n`
+  or no `--part`, as a stage on the in-memory layer does; `make check` leaves
+  these out.
 
 `slow` marks a test that takes 3 s or more by design (an outage it waits out,
 servers of its own). Slow tests start first: a worker that began one last
@@ -28,7 +33,7 @@ from harness.browser import ChatWindow, bring_to_front, new_profile_dir, start_c
 from harness.clients import PAGE_ORIGIN, room_connection
 from harness.redis import RedisNotAvailable, start_redis
 from harness.servers import start_stage
-from harness.stages import LAYERS, PARTS, REPO, stages
+from harness.stages import LAYERS, PARTS, REPO, Stage, stages
 
 ARTIFACTS = REPO / "test-artifacts"
 STAGE_MARKERS = ("since_part", "before_part", "layer", "any_layer")
@@ -41,6 +46,7 @@ def pytest_configure(config):
         "layer(name): needs the suite's own channel layer of that name",
         "any_layer: does not involve the channel layer; runs once per part",
         "repository: about this repository itself; make check leaves it out",
+        "in_process(n): runs part n's code in this process; with --part n or none",
         "browser: drives headless Chrome (deselect with -m 'not browser')",
         "slow: takes 3 s or more by design; started before the others",
     ):
@@ -103,17 +109,24 @@ def pytest_collection_modifyitems(config, items):
                 f"{item.nodeid} is marked {markers} but takes no `stage`: "
                 "stage markers only apply to tests that run against a stage"
             )
-        if stage is None and not item.get_closest_marker("repository"):
+        in_process = item.get_closest_marker("in_process")
+        if stage is None and not (in_process or item.get_closest_marker("repository")):
             raise pytest.UsageError(
                 f"{item.nodeid} takes no `stage`, so it is about the repository "
-                "itself: mark it `repository`"
+                "itself: mark it `repository` (or `in_process(n)` if it runs "
+                "part n's code in this process)"
             )
         if "browser" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
         group = shared_server_group(item, stage)
         if group:  # to the worker that has that server running
             item.add_marker(pytest.mark.xdist_group(group))
-        if stage is None:
+        if in_process:  # as part n on the in-memory layer; never by make check
+            as_stage = Stage(in_process.args[0])
+            keep = not config.getoption("project") and is_selected(
+                item, as_stage, config
+            )
+        elif stage is None:
             keep = not config.getoption("part")  # about no stage: not with --part
         else:
             keep = is_about(item, stage) and is_selected(item, stage, config)

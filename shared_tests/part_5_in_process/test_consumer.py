@@ -1,0 +1,269 @@
+"""Part 5's chat consumer in this process, through mysite.asgi.application:
+the room's route, the Origin check and the consumer, as a server runs them.
+
+Only what a client sees is asserted (frames in, frames out), and the room's
+group in the channel layer: part 5's consumer is to be rewritten on Channels'
+public API alone, and these tests must hold for the rewrite as they do now.
+"""
+
+import asyncio
+import json
+
+import pytest
+import pytest_asyncio
+
+from harness.waiting import WAIT
+
+pytestmark = [pytest.mark.in_process(5), pytest.mark.asyncio]
+
+# The page's own Origin: Django's test environment serves "testserver".
+ORIGIN = (b"origin", b"http://testserver")
+
+
+# Part 5 and Channels are imported inside the fixtures: a run that deselects
+# these tests (--part 3, make check) imports neither.
+
+
+@pytest.fixture(scope="session")
+def application():
+    """Imported once pytest-django has set up Django's test environment: the
+    Origin check reads ALLOWED_HOSTS as the application is built."""
+    from mysite.asgi import application
+
+    return application
+
+
+@pytest_asyncio.fixture
+async def channel_layer():
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    yield layer
+    await layer.flush()  # the next test starts with no groups
+
+
+@pytest_asyncio.fixture
+async def connect(application, channel_layer):
+    """`connected, client = await connect(path)`: a WebSocket client, closed
+    after the test as a browser tab would be."""
+    from channels.testing import WebsocketCommunicator
+
+    clients = []
+
+    async def connect_to(path):
+        client = WebsocketCommunicator(application, path, headers=[ORIGIN])
+        clients.append(client)
+        connected, _ = await client.connect(timeout=WAIT)
+        return connected, client
+
+    yield connect_to
+    for client in clients:
+        if not client.future.done():  # not ended already by the test
+            await client.disconnect(timeout=WAIT)
+
+
+@pytest.fixture
+def join(connect):
+    """`alice = await join("lobby")`: a client in that room."""
+
+    async def join_room(room_name):
+        connected, client = await connect(f"/ws/chat/{room_name}/")
+        assert connected, f"room {room_name!r} was refused"
+        return client
+
+    return join_room
+
+
+async def received(client):
+    return await client.receive_json_from(timeout=WAIT)
+
+
+async def send_frame(client, frame):
+    """Any frame, the empty one too (send_to refuses to send that one)."""
+    kind = "bytes" if isinstance(frame, bytes) else "text"
+    await client.send_input({"type": "websocket.receive", kind: frame})
+
+
+def members(layer, room_name):
+    """The channels in the room's group. The layer's API has no call that
+    lists them: the in-memory layer (Channels' own, which part 5's extends)
+    keeps them in its `groups` table."""
+    return set(layer.groups.get(f"chat_{room_name}", {}))
+
+
+# --- connecting ---
+
+
+@pytest.mark.parametrize("room_name", ["lobby", "Room_42", "2024", "a" * 80])
+async def test_a_valid_room_name_is_accepted(connect, channel_layer, room_name):
+    connected, _ = await connect(f"/ws/chat/{room_name}/")
+    assert connected
+    assert len(members(channel_layer, room_name)) == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ws/chat/über/",  # \w matches it; the channel layer does not take it
+        f"/ws/chat/{'a' * 81}/",
+        "/ws/chat/two-words/",
+        "/ws/chat/dot.ted/",
+        "/ws/chat//",
+        "/ws/chat/lobby",
+        "/ws/elsewhere/",
+    ],
+)
+async def test_a_room_name_or_path_part_5_does_not_route_is_refused(connect, path):
+    connected, _ = await connect(path)
+    assert not connected
+
+
+# --- sending and receiving ---
+
+
+async def test_a_message_reaches_everyone_in_the_room(join):
+    alice, bob = await join("lobby"), await join("lobby")
+    await alice.send_json_to({"message": "hello"})
+    assert await received(alice) == {"message": "hello"}
+    assert await received(bob) == {"message": "hello"}
+
+
+async def test_another_room_hears_nothing(join):
+    alice, carol = await join("lobby"), await join("kitchen")
+    await alice.send_json_to({"message": "hello"})
+    assert await received(alice) == {"message": "hello"}
+    assert await carol.receive_nothing()
+
+
+# --- refusals: an error to the sender alone, the socket kept open ---
+
+
+@pytest.mark.parametrize(
+    ("frame", "says"),
+    [
+        pytest.param("hello", "JSON", id="not-json"),
+        pytest.param("", "JSON", id="empty-frame"),
+        pytest.param('["hello"]', "message", id="a-list"),
+        pytest.param('{"text": "hello"}', "message", id="no-message-key"),
+        pytest.param('{"message": 42}', "message", id="message-not-text"),
+        pytest.param(b'{"message": "hello"}', "binary", id="binary-frame"),
+    ],
+)
+async def test_a_frame_part_5_refuses_gets_an_error_and_the_socket_stays_open(
+    join, frame, says
+):
+    alice, bob = await join("lobby"), await join("lobby")
+    await send_frame(alice, frame)
+    reply = await received(alice)
+    assert list(reply) == ["error"]
+    assert says.lower() in reply["error"].lower()
+    assert await bob.receive_nothing()
+    # Nothing else is lost: the next message goes through.
+    await alice.send_json_to({"message": "still here"})
+    assert await received(alice) == {"message": "still here"}
+    assert await received(bob) == {"message": "still here"}
+
+
+async def test_a_message_over_the_length_limit_is_refused_one_at_it_is_sent(
+    join, settings
+):
+    limit = settings.CHAT_MESSAGE_MAX_LENGTH
+    alice, bob = await join("lobby"), await join("lobby")
+    await alice.send_json_to({"message": "x" * (limit + 1)})
+    reply = await received(alice)
+    assert list(reply) == ["error"]
+    assert "long" in reply["error"]
+    assert await bob.receive_nothing()
+    await alice.send_json_to({"message": "x" * limit})
+    assert await received(alice) == {"message": "x" * limit}
+    assert await received(bob) == {"message": "x" * limit}
+
+
+async def test_a_blank_message_is_not_broadcast(join):
+    alice, bob = await join("lobby"), await join("lobby")
+    await alice.send_json_to({"message": "  \n "})
+    assert await bob.receive_nothing()
+    assert await alice.receive_nothing()
+    await alice.send_json_to({"message": "hi"})
+    assert await received(bob) == {"message": "hi"}
+
+
+async def test_a_frame_built_to_break_the_parser_closes_that_socket_alone(
+    join, channel_layer
+):
+    alice, bob = await join("lobby"), await join("lobby")
+    await alice.send_to(text_data="[" * 100_000)  # nested past Python's recursion
+    assert list(await received(alice)) == ["error"]
+    closed = await alice.receive_output(timeout=WAIT)
+    assert (closed["type"], closed["code"]) == ("websocket.close", 4400)
+    await alice.disconnect(timeout=WAIT)  # the client's answer to the close
+    assert len(members(channel_layer, "lobby")) == 1
+    carol = await join("lobby")
+    await carol.send_json_to({"message": "hi"})
+    assert await received(bob) == {"message": "hi"}
+
+
+# --- the rate limit (CHAT_RATE_LIMIT = (RATE, BURST)) ---
+
+
+async def test_frames_past_the_burst_get_an_error_each_and_are_not_sent(join, settings):
+    settings.CHAT_RATE_LIMIT = (0.01, 3)  # no token comes back during the test
+    alice, bob = await join("lobby"), await join("lobby")
+    sent = [f"message {number}" for number in range(5)]
+    for message in sent:
+        await alice.send_json_to({"message": message})
+    # The broadcasts and the errors reach alice by two ways: in either order.
+    frames = [await received(alice) for _ in sent]
+    assert [frame for frame in frames if "message" in frame] == [
+        {"message": message} for message in sent[:3]
+    ]
+    assert [list(frame) for frame in frames if "message" not in frame] == [
+        ["error"],
+        ["error"],
+    ]
+    assert [await received(bob) for _ in range(3)] == [
+        {"message": message} for message in sent[:3]
+    ]
+    assert await bob.receive_nothing()
+    # Alice's socket stays open: she still hears the room.
+    await bob.send_json_to({"message": "from bob"})
+    assert await received(alice) == {"message": "from bob"}
+
+
+async def test_the_limit_gives_a_frame_back_at_its_rate(join, settings):
+    rate, burst = 10, 1
+    settings.CHAT_RATE_LIMIT = (rate, burst)
+    alice = await join("lobby")
+    await alice.send_json_to({"message": "first"})
+    assert await received(alice) == {"message": "first"}
+    await asyncio.sleep(1.5 / rate)  # more than one token's time
+    await alice.send_json_to({"message": "second"})
+    assert await received(alice) == {"message": "second"}
+
+
+# --- leaving the room ---
+
+
+async def test_a_client_that_disconnects_leaves_the_room(join, channel_layer):
+    alice, bob = await join("lobby"), await join("lobby")
+    assert len(members(channel_layer, "lobby")) == 2
+    await bob.disconnect(timeout=WAIT)
+    assert len(members(channel_layer, "lobby")) == 1
+    await alice.send_json_to({"message": "still here"})
+    assert await received(alice) == {"message": "still here"}
+    await alice.disconnect(timeout=WAIT)
+    assert members(channel_layer, "lobby") == set()  # a message now reaches nobody
+
+
+async def test_a_server_that_stops_tells_each_client_and_leaves_the_room(
+    join, channel_layer
+):
+    """A server stopping cancels every consumer (Daphne on SIGTERM)."""
+    alice = await join("lobby")
+    alice.future.cancel()
+    await asyncio.wait([alice.future])
+    told = [alice.output_queue.get_nowait() for _ in range(alice.output_queue.qsize())]
+    assert [frame["type"] for frame in told] == ["websocket.send", "websocket.close"]
+    assert list(json.loads(told[0]["text"])) == ["error"]
+    assert told[1]["code"] == 4503  # the page reconnects
+    assert members(channel_layer, "lobby") == set()
