@@ -186,15 +186,28 @@ def test_no_database_cache_or_venv_is_tracked():
     ]
 
 
-def manage_py(stage, redis_url, *arguments, cwd=None):
+def python(stage, redis_url, *arguments, cwd=None):
+    """`python ARGUMENTS` in the stage's folder (or cwd), in its environment."""
     return subprocess.run(
-        [sys.executable, "manage.py", *arguments],
+        [sys.executable, *arguments],
         cwd=cwd or stage.folder,
         env=stage.environment(redis_url),
         capture_output=True,
         text=True,
         timeout=SUBPROCESS,
     )
+
+
+def manage_py(stage, redis_url, *arguments, cwd=None):
+    return python(stage, redis_url, "manage.py", *arguments, cwd=cwd)
+
+
+def own_tests_in_a_copy(stage, redis_url, tmp_path, *command):
+    """`python COMMAND` run on the stage's own chat/tests.py, in a copy of the
+    stage that holds a learner's development database: the copy, the result."""
+    project = copy_stage(stage.part, tmp_path)
+    (project / "db.sqlite3").write_bytes(b"")  # the learner's development data
+    return project, python(stage, redis_url, *command, cwd=project)
 
 
 @pytest.mark.any_layer  # Django's system checks do not look at CHANNEL_LAYERS
@@ -211,12 +224,39 @@ def test_manage_py_check_is_clean(stage, redis_url):
 def test_part_4_own_selenium_tests_pass_and_keep_the_development_database(
     stage, redis_url, tmp_path
 ):
-    project = copy_stage(stage.part, tmp_path)
-    (project / "db.sqlite3").write_bytes(b"")  # the learner's development data
-    result = manage_py(stage, redis_url, "test", "chat.tests", cwd=project)
+    project, result = own_tests_in_a_copy(
+        stage, redis_url, tmp_path, "manage.py", "test", "chat.tests"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Ran 2 tests" in result.stderr
     assert "OK" in result.stderr
+    assert (project / "db.sqlite3").exists()
+
+
+# A learner's pytest.ini for pytest-django, kept outside the stage.
+PYTEST_DJANGO_INI = REPO / "shared_tests" / "pytest-django.ini"
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.since_part(4)
+@pytest.mark.before_part(5)  # part 5's chat/tests.py is part 4's, run above
+@pytest.mark.layer("redis")  # the tutorial's own layer
+def test_part_4_own_selenium_tests_pass_under_pytest_django_too(
+    stage, redis_url, tmp_path
+):
+    """`pytest` in the stage's folder, as a learner who prefers it runs the
+    tutorial's tests: pytest-django sets Django up from DJANGO_SETTINGS_MODULE
+    (the suite's layer settings, as for manage.py above) and runs the
+    tutorial's TestCase as it is. The copy is outside this repository, so
+    only the ini given and the copy's own files configure the run."""
+    project, result = own_tests_in_a_copy(
+        stage, redis_url, tmp_path,
+        "-m", "pytest", "-c", str(PYTEST_DJANGO_INI), "--rootdir=.",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "django: version" in result.stdout  # pytest-django set Django up
+    assert "2 passed" in result.stdout
     assert (project / "db.sqlite3").exists()
 
 
