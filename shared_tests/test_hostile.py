@@ -34,10 +34,9 @@ from harness.waiting import SCALE, WAIT, wait_for
 pytestmark = pytest.mark.since_part(5)
 
 # part_5/mysite/settings.py and part_5/chat/limits.py
-CLIENT_BUFFER = 1024 * 1024  # CHAT_CLIENT_BUFFER, bytes
 RATE, BURST = 10, 100  # CHAT_RATE_LIMIT
 MESSAGE_MAX_LENGTH = 10_000  # CHAT_MESSAGE_MAX_LENGTH
-SLOW_READER_CODE, PING_FLOOD_CODE, UNREADABLE_CODE = 4413, 4429, 4400
+PING_FLOOD_CODE, UNREADABLE_CODE = 4429, 4400
 MEMORY_GROWTH_LIMIT = 50  # MB
 # One sender's frames: CHAT_CLIENT_BUFFER (1 MiB) held and the parser's own
 # buffers stay under this; MAX_QUEUED_FRAMES (32) of 1 MiB, without the byte
@@ -398,7 +397,7 @@ def test_a_handshake_to_a_path_without_a_route_is_refused_quietly(
     assert len([line for line in log if f" {path} " in line]) == len(ACCESS)
 
 
-# --- 5. fast ---
+# --- 4. fast ---
 
 SPEEDUP = 3  # part 5's deliveries per second, at least, in times part 3's
 
