@@ -6,6 +6,9 @@ PORT ?= 8000
 VENV := venv
 PY := $(abspath $(VENV))/bin/python
 READY := $(VENV)/.installed
+# pytest-django would set up whatever project an exported one names, in every
+# run of the suite; the suite and the stages choose their own settings.
+unexport DJANGO_SETTINGS_MODULE
 # The tutorial's parts 2-4 expect Redis on 127.0.0.1:6379: tools/redis.py
 # provides it for as long as the command runs (an existing one is used).
 WITH_TUTORIAL_REDIS = $(if $(filter 2 3 4,$*),$(PY) -m tools.redis --in part_$* --,cd part_$* &&)
