@@ -5,6 +5,8 @@ Every section of the guide has an `<a id="...">` and a source (the report it
 comes from); the test for it is named `test_` plus that id with underscores.
 The symptom it asserts is recognised by harness/troubleshooting.py as that
 section and no other, which is how `make check` points a learner to it.
+A mistake in a learner's copy is made as shared_tests/mistakes.py writes it,
+as shared_tests/test_check.py makes it for `make check`.
 Each reproduction is as cheap as its symptom allows: `manage.py runserver`
 refusing to start needs no client; most others need one server and one
 handshake.
@@ -27,7 +29,7 @@ from harness.load import (
     burst_over_default_capacity,
     posting_over_the_redis_pool,
 )
-from harness.projects import copy_stage, edit, old_channels_metadata
+from harness.projects import copy_stage, edit
 from harness.redis import RedisNotAvailable, nowhere, start_redis
 from harness.servers import HOST, free_port, start_stage
 from harness.stages import OWN_SETTINGS, Stage
@@ -40,6 +42,14 @@ from harness.troubleshooting import (
     origin_evidence,
 )
 from harness.waiting import SILENCE, SUBPROCESS, wait_for
+from shared_tests.mistakes import (
+    BY_ANCHOR,
+    CATALOGUE,
+    CONSUMERS,
+    ROUTING,
+    broken_copy,
+    environment,
+)
 
 pytestmark = pytest.mark.repository
 
@@ -51,18 +61,17 @@ def start(part, tmp_path, folder=None, redis_url=None, name="runserver"):
     return start_stage(stage, tmp_path / f"{name}.log", redis_url)
 
 
-def start_as_is(part, tmp_path, folder):
-    """Run a copy with its own settings, CHANNEL_LAYERS included, as `make
-    check` runs a learner's project."""
-    return start_stage(Stage(part, OWN_SETTINGS, folder), tmp_path / "runserver.log")
+def broken(anchor, tmp_path):
+    """A copy with the catalogue's mistake of that anchor made
+    (shared_tests/mistakes.py), as `make check` looks at a learner's project:
+    with its own settings, CHANNEL_LAYERS included."""
+    mistake = BY_ANCHOR[anchor]
+    return Stage(mistake.part, OWN_SETTINGS, broken_copy(mistake, tmp_path))
 
 
-def broken(part, tmp_path, *edits):
-    """A copy of part N with each (file, old, new) edit made."""
-    project = copy_stage(part, tmp_path)
-    for change in edits:
-        edit(project, *change)
-    return project
+def start_as_is(stage, tmp_path, name="runserver"):
+    """Run a broken copy's runserver, as `make check` does."""
+    return start_stage(stage, tmp_path / f"{name}.log")
 
 
 def connect(server, room="lobby", **origin):
@@ -103,69 +112,47 @@ def closed_on_first_message(server):
 
 # --- mistakes inside the consumer: one server for all of them ---
 
-# Each is part 3's chat/consumers.py with one mistake made, as (old, new)
-# edits; None is a mistake in chat/routing.py's line instead.
-CONSUMER_MISTAKES = {
-    "as-asgi-forgotten": None,
-    # Part 3's rewrite, with one call of part 2 left as it was.
-    "async-to-sync-in-async-consumer": [
-        ("import json\n", "import json\n\nfrom asgiref.sync import async_to_sync\n"),
-        (
-            "await self.channel_layer.group_add(",
-            "async_to_sync(self.channel_layer.group_add)(",
-        ),
-    ],
-    # Part 3's rewrite with one handler left synchronous, as in part 2.
-    "handler-not-async": [
-        ("    async def chat_message(", "    def chat_message("),
-        ("await self.send(", "self.send("),
-    ],
-    # An asynchronous consumer that asks the database something directly.
-    "synchronous-only-operation": [
-        (
-            "        await self.accept()\n",
-            "        from django.contrib.auth.models import User\n\n"
-            "        User.objects.filter(username=self.room_name).exists()\n"
-            "        await self.accept()\n",
-        )
-    ],
-    "no-handler-for-message-type": [('"type": "chat.message"', '"type": "chat.msg"')],
-    "consumer-never-accepts": [("        await self.accept()\n", "")],
-}
+# The catalogue's mistakes in part 3's chat/consumers.py or its route in
+# chat/routing.py, on the in-memory layer.
+CONSUMER_MISTAKES = [
+    mistake
+    for mistake in CATALOGUE
+    if mistake.part == 3
+    and mistake.layer == "memory"
+    and {change.file for change in mistake.edits} <= {CONSUMERS, ROUTING}
+]
 
 
 @pytest.fixture(scope="module")
 def consumers_server(tmp_path_factory):
     """One runserver of a copy of part 3 whose chat/routing.py keeps the
     tutorial's route and adds one per consumer mistake, ws/<anchor>/<room>/,
-    to a copy of the tutorial's consumer with that mistake made
-    (chat/<anchor>.py): one server start for all of them."""
+    to a copy of the tutorial's consumer (chat/<anchor>.py): the mistake's
+    edits of chat/consumers.py made in that copy, those of chat/routing.py in
+    its route. One server start for all of them."""
     tmp = tmp_path_factory.mktemp("consumer-mistakes")
     project = copy_stage(3, tmp)
-    routes = []
-    for anchor, edits in CONSUMER_MISTAKES.items():
-        module = anchor.replace("-", "_")
-        pattern = f'r"ws/{anchor}/(?P<room_name>\\w+)/$"'
-        if edits is None:  # the route to the class itself
-            routes.append(f"    re_path({pattern}, consumers.ChatConsumer),\n")
-            continue
-        shutil.copy(project / "chat/consumers.py", project / f"chat/{module}.py")
-        for old, new in edits:
-            edit(project, f"chat/{module}.py", old, new)
-        routes.append(f"    re_path({pattern}, {module}.ChatConsumer.as_asgi()),\n")
-    modules = [a.replace("-", "_") for a, edits in CONSUMER_MISTAKES.items() if edits]
+    modules, routes = [], []
+    for mistake in CONSUMER_MISTAKES:
+        module = mistake.anchor.replace("-", "_")
+        shutil.copy(project / CONSUMERS, project / f"chat/{module}.py")
+        pattern = f'r"ws/{mistake.anchor}/(?P<room_name>\\w+)/$"'
+        route = f"    re_path({pattern}, {module}.ChatConsumer.as_asgi()),\n"
+        for change in mistake.edits:
+            if change.file == CONSUMERS:
+                edit(project, f"chat/{module}.py", change.old, change.new)
+            else:
+                assert route.count(change.old) == 1, f"{change} fits no route"
+                route = route.replace(change.old, change.new)
+        modules.append(module)
+        routes.append(route)
     edit(
         project,
-        "chat/routing.py",
+        ROUTING,
         "from . import consumers\n",
         f"from . import consumers, {', '.join(modules)}\n",
     )
-    edit(
-        project,
-        "chat/routing.py",
-        "as_asgi()),\n]",
-        "as_asgi()),\n" + "".join(routes) + "]",
-    )
+    edit(project, ROUTING, "as_asgi()),\n]", "as_asgi()),\n" + "".join(routes) + "]")
     with start(3, tmp, project) as server:
         yield server
 
@@ -195,7 +182,7 @@ def page_status(server):
         return error.code
 
 
-def runserver_refuses_to_start(part, project):
+def runserver_refuses_to_start(stage):
     """Run the copy's `manage.py runserver`: it must stop by itself; its whole
     output. (--noreload: with its reloader, runserver prints the same error,
     then waits for a file to change instead of exiting.)"""
@@ -207,8 +194,8 @@ def runserver_refuses_to_start(part, project):
             f"{HOST}:{free_port()}",
             "--noreload",
         ],
-        cwd=project,
-        env=Stage(part, OWN_SETTINGS, project).environment(),
+        cwd=stage.folder,
+        env=stage.environment(),
         capture_output=True,
         text=True,
         timeout=SUBPROCESS,
@@ -217,17 +204,19 @@ def runserver_refuses_to_start(part, project):
     return result.stdout + result.stderr
 
 
-def daphne_command(part, project):
-    """`daphne mysite.asgi:application`, as a deployment runs it: its output."""
+def daphne_refuses_to_start(stage):
+    """`daphne mysite.asgi:application`, as a deployment runs it: it must stop
+    by itself; its error output."""
+    daphne = [sys.executable, "-m", "daphne", "-p", str(free_port())]
     result = subprocess.run(
-        [sys.executable, "-m", "daphne", "-p", str(free_port()), "mysite.asgi:application"],
-        cwd=project,
-        env=Stage(part, OWN_SETTINGS, project).environment(),
+        [*daphne, "mysite.asgi:application"],
+        cwd=stage.folder,
+        env=stage.environment(),
         capture_output=True,
         text=True,
         timeout=SUBPROCESS,
-    )  # fmt: skip
-    assert result.returncode != 0
+    )
+    assert result.returncode != 0, "daphne should have refused to start"
     return result.stderr
 
 
@@ -263,6 +252,8 @@ def test_every_section_of_the_guide_has_a_source_a_test_and_a_symptom():
     assert not untested, f"TROUBLESHOOTING.md sections without a test: {untested}"
     unknown = [p.anchor for p in PROBLEMS if p.anchor not in sections]
     assert not unknown, f"troubleshooting.py names sections the guide lacks: {unknown}"
+    unknown = [m.anchor for m in CATALOGUE if m.anchor not in sections]
+    assert not unknown, f"mistakes.py names sections the guide lacks: {unknown}"
     bodies = re.split(r'<a id="[\w-]+"></a>', guide)[1:]
     unsourced = [
         a for a, body in zip(sections, bodies, strict=True) if "**Source.**" not in body
@@ -277,8 +268,7 @@ def test_each_piece_of_advice_is_one_sentence():
 
 
 def test_daphne_not_installed(tmp_path):
-    project = broken(2, tmp_path, ("mysite/settings.py", '    "daphne",\n', ""))
-    with start(2, tmp_path, project) as server:
+    with start_as_is(broken("daphne-not-installed", tmp_path), tmp_path) as server:
         with pytest.raises(InvalidStatus) as refused, connect(server):
             pass
         log = wait_for_log(server, '"GET /ws/chat/lobby/ HTTP/1.1" 404')
@@ -290,17 +280,7 @@ def test_daphne_not_installed(tmp_path):
 
 
 def test_daphne_after_staticfiles(tmp_path):
-    project = broken(
-        2,
-        tmp_path,
-        ("mysite/settings.py", '    "daphne",\n', ""),
-        (
-            "mysite/settings.py",
-            '    "django.contrib.staticfiles",\n',
-            '    "django.contrib.staticfiles",\n    "daphne",\n',
-        ),
-    )
-    output = runserver_refuses_to_start(2, project)
+    output = runserver_refuses_to_start(broken("daphne-after-staticfiles", tmp_path))
     assert (
         "SystemCheckError: System check identified some issues:\n\nERRORS:\n"
         "?: (daphne.E001) Daphne must be listed before django.contrib.staticfiles "
@@ -311,14 +291,12 @@ def test_daphne_after_staticfiles(tmp_path):
 
 def test_daphne_anywhere_above_staticfiles_is_enough(tmp_path):
     # Not an entry: the guide once said daphne must come first. It need not.
-    project = broken(
-        2,
-        tmp_path,
-        (
-            "mysite/settings.py",
-            '    "daphne",\n    "chat",\n',
-            '    "chat",\n    "daphne",\n',
-        ),
+    project = copy_stage(2, tmp_path)
+    edit(
+        project,
+        "mysite/settings.py",
+        '    "daphne",\n    "chat",\n',
+        '    "chat",\n    "daphne",\n',
     )
     with start(2, tmp_path, project) as server, connect(server) as alice:
         alice.send_message("hello")
@@ -329,11 +307,9 @@ def test_daphne_anywhere_above_staticfiles_is_enough(tmp_path):
 def test_installed_versions(tmp_path):
     # The copy's environment carries Channels 3's metadata ahead of the real
     # packages (harness/projects.py says why).
-    old = old_channels_metadata(tmp_path / "old-packages")
-    project = copy_stage(1, tmp_path)
-    env = Stage(1, OWN_SETTINGS, project).environment()
-    env["PYTHONPATH"] = str(old)
-    evidence = installed_versions(env, cwd=project)
+    mistake = BY_ANCHOR["installed-versions"]
+    project = broken_copy(mistake, tmp_path)
+    evidence = installed_versions(environment(mistake, project), cwd=project)
     assert (
         "Installed: django 5.2.19, channels 3.0.5, daphne 3.0.2, "
         "channels-redis 4.3.0" in evidence
@@ -344,18 +320,12 @@ def test_installed_versions(tmp_path):
     )
     assert anchors(evidence) == ["installed-versions"]
     # With the pinned versions nothing is said.
-    assert (
-        anchors(installed_versions(Stage(1, OWN_SETTINGS, project).environment())) == []
-    )
+    pinned = Stage(mistake.part, OWN_SETTINGS, project).environment()
+    assert anchors(installed_versions(pinned)) == []
 
 
 def test_asgi_application_missing(tmp_path):
-    project = broken(
-        2,
-        tmp_path,
-        ("mysite/settings.py", 'ASGI_APPLICATION = "mysite.asgi.application"\n', ""),
-    )
-    output = runserver_refuses_to_start(2, project)
+    output = runserver_refuses_to_start(broken("asgi-application-missing", tmp_path))
     assert (
         "CommandError: You have not set ASGI_APPLICATION, which is needed to run "
         "the server." in output
@@ -364,17 +334,8 @@ def test_asgi_application_missing(tmp_path):
 
 
 def test_asgi_application_not_importable(tmp_path):
-    # Channels 2's setting, from posts written before Channels 3.
-    project = broken(
-        2,
-        tmp_path,
-        (
-            "mysite/settings.py",
-            '"mysite.asgi.application"',
-            '"mysite.routing.application"',
-        ),
-    )
-    output = runserver_refuses_to_start(2, project)
+    stage = broken("asgi-application-not-importable", tmp_path)
+    output = runserver_refuses_to_start(stage)
     assert "ModuleNotFoundError: No module named 'mysite.routing'" in output
     assert (
         "django.core.exceptions.ImproperlyConfigured: Cannot import "
@@ -384,17 +345,8 @@ def test_asgi_application_not_importable(tmp_path):
 
 
 def test_settings_not_configured(tmp_path):
-    project = broken(
-        2,
-        tmp_path,
-        (
-            "mysite/asgi.py",
-            'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")\n',
-            "",
-        ),
-    )
     # runserver has its settings already; an ASGI server has only asgi.py.
-    output = daphne_command(2, project)
+    output = daphne_refuses_to_start(broken("settings-not-configured", tmp_path))
     assert (
         "django.core.exceptions.ImproperlyConfigured: Requested setting "
         "LOGGING_CONFIG, but settings are not configured. You must either define "
@@ -405,16 +357,7 @@ def test_settings_not_configured(tmp_path):
 
 
 def test_asgi_application_is_wsgi(tmp_path):
-    project = broken(
-        2,
-        tmp_path,
-        (
-            "mysite/settings.py",
-            '"mysite.asgi.application"',
-            '"mysite.wsgi.application"',
-        ),
-    )
-    with start(2, tmp_path, project) as server:
+    with start_as_is(broken("asgi-application-is-wsgi", tmp_path), tmp_path) as server:
         status, log = refused_handshake(server)
         assert page_status(server) == 500, "pages fail too"
     assert status == 500
@@ -426,14 +369,7 @@ def test_asgi_application_is_wsgi(tmp_path):
 
 
 def test_plain_django_asgi(tmp_path):
-    project = copy_stage(2, tmp_path)
-    # mysite/asgi.py as startproject wrote it, untouched by parts 1 and 2.
-    (project / "mysite/asgi.py").write_text(
-        "import os\n\nfrom django.core.asgi import get_asgi_application\n\n"
-        'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")\n\n'
-        "application = get_asgi_application()\n"
-    )
-    with start(2, tmp_path, project) as server:
+    with start_as_is(broken("plain-django-asgi", tmp_path), tmp_path) as server:
         status, log = refused_handshake(server)
         assert page_status(server) == 200, "pages work"
     assert status == 500
@@ -445,11 +381,7 @@ def test_plain_django_asgi(tmp_path):
 
 
 def test_no_websocket_router(tmp_path):
-    project = copy_stage(2, tmp_path)
-    edit(
-        project, "mysite/asgi.py", '        "websocket": ', '        "not-websocket": '
-    )
-    with start(2, tmp_path, project) as server:
+    with start_as_is(broken("no-websocket-router", tmp_path), tmp_path) as server:
         status, log = refused_handshake(server)
     assert status == 500
     assert "No application configured for scope type 'websocket'" in log
@@ -457,10 +389,7 @@ def test_no_websocket_router(tmp_path):
 
 
 def test_no_route_found(tmp_path):
-    project = copy_stage(2, tmp_path)
-    # A leading slash, as in the page's URL: routes match the path without it.
-    edit(project, "chat/routing.py", 're_path(r"ws/chat/', 're_path(r"/ws/chat/')
-    with start(2, tmp_path, project) as server:
+    with start_as_is(broken("no-route-found", tmp_path), tmp_path) as server:
         status, log = refused_handshake(server)
     assert status == 500
     assert "ValueError: No route found for path 'ws/chat/lobby/'." in log
@@ -481,17 +410,10 @@ def test_redis_not_running(tmp_path):
 
 
 def test_sync_consumer_without_async_to_sync(tmp_path, monkeypatch):
-    project = copy_stage(2, tmp_path)
-    for call in ("group_add", "group_discard", "group_send"):
-        edit(
-            project,
-            "chat/consumers.py",
-            f"async_to_sync(self.channel_layer.{call})(",
-            f"self.channel_layer.{call}(",
-        )
+    stage = broken("sync-consumer-without-async-to-sync", tmp_path)
     # As the learner runs it: the socket opens, the message goes nowhere, and
     # the log says nothing (Daphne sends Python's warnings to its silenced log).
-    with start(2, tmp_path, project) as server, connect(server) as alice:
+    with start_as_is(stage, tmp_path) as server, connect(server) as alice:
         alice.send_message("hello")
         with pytest.raises(TimeoutError):
             alice.receive_json(timeout=SILENCE)
@@ -501,7 +423,7 @@ def test_sync_consumer_without_async_to_sync(tmp_path, monkeypatch):
     # With warnings turned into errors, Python names the call.
     monkeypatch.setenv("PYTHONWARNINGS", "error::RuntimeWarning")
     with (
-        start(2, tmp_path, project, name="warnings") as server,
+        start_as_is(stage, tmp_path, name="warnings") as server,
         connect(server) as bob,
     ):
         bob.send_message("hello")
@@ -538,48 +460,17 @@ def test_live_server_in_memory_database(tmp_path):
 
 
 def test_apps_not_loaded(tmp_path):
-    project = copy_stage(2, tmp_path)
-    routing_import = "from chat.routing import websocket_urlpatterns\n"
-    edit(project, "mysite/asgi.py", "\n" + routing_import, "")
-    edit(
-        project,
-        "mysite/asgi.py",
-        "django_asgi_app = get_asgi_application()\n",
-        routing_import + "django_asgi_app = get_asgi_application()\n",
-    )
-    # Harmless until app code imports a model, as a consumer soon does.
-    edit(
-        project,
-        "chat/consumers.py",
-        "import json\n",
-        "import json\n\nfrom django.contrib.auth.models import User  # noqa: F401\n",
-    )
+    stage = broken("apps-not-loaded", tmp_path)
     # runserver sets Django up before it imports asgi.py: it hides the mistake.
-    with start(2, tmp_path, project) as server, connect(server) as alice:
+    with start_as_is(stage, tmp_path) as server, connect(server) as alice:
         alice.send_message("hello")
         assert alice.receive_json() == {"message": "hello"}
     # Any other ASGI server imports asgi.py first, and fails.
-    daphne = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-p",
-            str(free_port()),
-            "mysite.asgi:application",
-        ],
-        cwd=project,
-        env=Stage(2, copy=project).environment(),
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS,
-    )
-    assert daphne.returncode != 0
+    output = daphne_refuses_to_start(stage)
     assert (
-        "django.core.exceptions.AppRegistryNotReady: Apps aren't loaded yet."
-        in daphne.stderr
+        "django.core.exceptions.AppRegistryNotReady: Apps aren't loaded yet." in output
     )
-    assert anchors(daphne.stderr) == ["apps-not-loaded"]
+    assert anchors(output) == ["apps-not-loaded"]
 
 
 @pytest.mark.slow
@@ -621,13 +512,8 @@ def test_too_many_redis_connections(tmp_path, redis_server):
 
 
 def test_auth_middleware_without_session(tmp_path):
-    project = broken(
-        2,
-        tmp_path,
-        ("mysite/asgi.py", "import AuthMiddlewareStack", "import AuthMiddleware"),
-        ("mysite/asgi.py", "AuthMiddlewareStack(URLRouter", "AuthMiddleware(URLRouter"),
-    )
-    with start(2, tmp_path, project) as server:
+    stage = broken("auth-middleware-without-session", tmp_path)
+    with start_as_is(stage, tmp_path) as server:
         status, log = refused_handshake(server)
     assert status == 500
     assert (
@@ -638,11 +524,7 @@ def test_auth_middleware_without_session(tmp_path):
 
 
 def test_channel_layers_missing(tmp_path):
-    # Misspelt: Channels reads CHANNEL_LAYERS only.
-    project = broken(
-        2, tmp_path, ("mysite/settings.py", "CHANNEL_LAYERS = {", "CHANNEL_LAYER = {")
-    )
-    with start_as_is(2, tmp_path, project) as server:
+    with start_as_is(broken("channel-layers-missing", tmp_path), tmp_path) as server:
         status, log = refused_handshake(server)
     assert status == 500
     assert "AttributeError: 'NoneType' object has no attribute 'group_add'" in log
@@ -650,16 +532,8 @@ def test_channel_layers_missing(tmp_path):
 
 
 def test_channel_layer_backend_not_importable(tmp_path):
-    project = broken(
-        2,
-        tmp_path,
-        (
-            "mysite/settings.py",
-            '"channels_redis.core.RedisChannelLayer"',
-            '"channels_redis.core.RedisChannelLayers"',
-        ),
-    )
-    with start_as_is(2, tmp_path, project) as server:
+    stage = broken("channel-layer-backend-not-importable", tmp_path)
+    with start_as_is(stage, tmp_path) as server:
         status, log = refused_handshake(server)
     assert status == 500
     assert (
@@ -693,17 +567,7 @@ def test_redis_password_required(tmp_path):
 
 
 def test_origin_not_allowed(tmp_path):
-    # ALLOWED_HOSTS set for a deployment, the page opened on another host.
-    project = broken(
-        2,
-        tmp_path,
-        (
-            "mysite/settings.py",
-            "ALLOWED_HOSTS = []",
-            'ALLOWED_HOSTS = ["chat.example.com"]',
-        ),
-    )
-    with start(2, tmp_path, project) as server:
+    with start_as_is(broken("origin-not-allowed", tmp_path), tmp_path) as server:
         status, log = refused_handshake(server)
     assert status == 403
     assert "WebSocket REJECT /ws/chat/lobby/" in log
