@@ -30,6 +30,7 @@ from harness.load import chat_burst, delivery_problems
 from harness.servers import start_stage
 from harness.stages import Stage
 from harness.waiting import SCALE, WAIT, wait_for
+from shared_tests.logs import assert_no_traceback
 
 pytestmark = pytest.mark.since_part(5)
 
@@ -51,10 +52,6 @@ FAST_SENDER_FRAMES = 200
 # or two varies by more than 3x by itself (measured in a full run: 1.8 ms
 # quiet, 6.3 ms a moment later).
 LATENCY_FLOOR = 0.005 * SCALE  # seconds
-
-
-def assert_no_traceback(log):
-    assert "Traceback" not in log, log
 
 
 # --- 1. bounded memory per client ---

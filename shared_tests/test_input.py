@@ -11,6 +11,7 @@ import redis
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from harness.waiting import wait_for
+from shared_tests.logs import assert_no_traceback
 
 pytestmark = pytest.mark.since_part(2)
 
@@ -32,10 +33,6 @@ BAD_ROOM_NAMES = {
     "longer than the limit": "a" * 81,
 }
 TOO_LONG = 1_000_000  # characters: about 1 MiB, under Daphne's 1 MiB frame limit
-
-
-def assert_no_traceback(server_log):
-    assert "Traceback" not in server_log(), server_log()
 
 
 def assert_only_this_reaches(client, message):
@@ -158,7 +155,7 @@ def test_a_bad_frame_gets_an_error_and_reaches_nobody(
 
     refusals = [line for line in server_log().splitlines() if "Refused" in line]
     assert len(refusals) == 1, server_log()
-    assert_no_traceback(server_log)
+    assert_no_traceback(server_log())
 
 
 @pytest.mark.since_part(5)
@@ -178,7 +175,7 @@ def test_a_huge_message_is_refused_with_an_error(stage, chat_client, server_log)
     assert "too long" in alice.receive_json()["error"]
     alice.send_message("after the huge one")
     assert_only_this_reaches(bob, "after the huge one")
-    assert_no_traceback(server_log)
+    assert_no_traceback(server_log())
 
 
 @pytest.mark.since_part(5)
@@ -194,7 +191,7 @@ def test_a_room_name_the_layer_cannot_take_is_refused_everywhere(
     with pytest.raises(InvalidStatus) as socket:
         chat_client(quote(name))
     assert socket.value.response.status_code == 403
-    assert_no_traceback(server_log)
+    assert_no_traceback(server_log())
 
 
 @pytest.mark.since_part(5)
