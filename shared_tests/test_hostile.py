@@ -41,7 +41,7 @@ PING_FLOOD_CODE, UNREADABLE_CODE = 4429, 4400
 MEMORY_GROWTH_LIMIT = 50  # MB
 # One sender's frames: CHAT_CLIENT_BUFFER (1 MiB) held and the parser's own
 # buffers stay under this; MAX_QUEUED_FRAMES (32) of 1 MiB, without the byte
-# bound, would not (part 5's README has the figures).
+# bound, would not (bench/README.md has the figures).
 FAST_SENDER_GROWTH_LIMIT = 16  # MB
 # Frames of 1 MiB the fast sender sends: past the 100 of its rate limit's
 # burst, enough to fill any queue in front of its consumer (with the bound of
