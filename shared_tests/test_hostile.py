@@ -414,6 +414,7 @@ def deliveries_per_second(server, clients, messages_each):
 
 
 @pytest.mark.layer("memory")
+@pytest.mark.patched("CHAT_SKIP_DB_HOP_FOR_GROUP_EVENTS")  # 1.1x part 3 without
 def test_a_burst_is_delivered_three_times_faster_than_by_part_3(
     stage, server, tmp_path
 ):

@@ -38,6 +38,7 @@ STEPS = {
     5: {
         "DEPLOY.md",
         "README.md",
+        "chat/channels_patches.py",
         "chat/consumers.py",
         "chat/layer_errors.py",
         "chat/layers.py",
