@@ -20,7 +20,7 @@ from harness.waiting import WAIT, wait_for
 
 pytestmark = pytest.mark.since_part(5)
 
-SERVER_STOPPING_CODE = 4503  # part_5/chat/consumers.py
+SERVER_STOPPING_CODE = 4503  # part_5/chat/stopping.py
 UNREACHABLE_CLOSE_CODE = 4503  # part_5/chat/layer_errors.py
 GROUP_RENEWAL = 2  # CHAT_GROUP_RENEWAL in part_5/mysite/settings.py, seconds
 # Daphne forgets the HTTP request a WebSocket was upgraded from only on its

@@ -44,6 +44,7 @@ STEPS = {
         "chat/layers.py",
         "chat/limits.py",
         "chat/routing.py",
+        "chat/stopping.py",
         "chat/templates/chat/index.html",
         "chat/templates/chat/room.html",
         "chat/urls.py",
