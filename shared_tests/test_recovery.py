@@ -23,6 +23,7 @@ pytestmark = pytest.mark.since_part(5)
 SERVER_STOPPING_CODE = 4503  # part_5/chat/stopping.py
 UNREACHABLE_CLOSE_CODE = 4503  # part_5/chat/layer_errors.py
 GROUP_RENEWAL = 2  # CHAT_GROUP_RENEWAL in part_5/mysite/settings.py, seconds
+GROUP_EXPIRY = 10  # CHANNEL_GROUP_EXPIRY in part_5/mysite/settings.py, seconds
 # Daphne forgets the HTTP request a WebSocket was upgraded from only on its
 # next clean-up, once a second; until then, on SIGTERM, its shutdown fails on
 # that request and cancels no consumer: every socket sees 1006. A Daphne bug.
@@ -238,4 +239,23 @@ def test_a_consumer_that_fails_leaves_its_room(stage, private_server, tmp_path):
         wait_for(
             lambda: group_size(redis_server.url(), "full") == 0,
             "a consumer that failed should have left its room's group",
+        )
+
+
+@pytest.mark.slow
+@pytest.mark.layer("redis")
+def test_the_membership_of_a_killed_server_lapses(stage, private_server, tmp_path):
+    """A process killed at once (SIGKILL, out of memory) discards nothing:
+    each membership is a lease of CHANNEL_GROUP_EXPIRY seconds, renewed only
+    while its consumer runs."""
+    with start_redis(tmp_path / "redis") as redis_server:
+        server = private_server(redis_server.url())
+        with room_connection(server, "killed"):
+            assert group_size(redis_server.url(), "killed") == 1
+            server.kill()
+        assert group_size(redis_server.url(), "killed") == 1, "nobody discarded it"
+        wait_for(
+            lambda: group_size(redis_server.url(), "killed") == 0,
+            "the membership of a killed server should lapse",
+            timeout=GROUP_EXPIRY + WAIT,
         )
