@@ -240,6 +240,11 @@ def test_a_consumer_that_fails_leaves_its_room(stage, private_server, tmp_path):
             lambda: group_size(redis_server.url(), "full") == 0,
             "a consumer that failed should have left its room's group",
         )
+        # Redis takes writes again: nothing of the dead consumer (its renewal)
+        # may put it back.
+        redis.Redis.from_url(redis_server.url()).config_set("maxmemory", 0)
+        time.sleep(2 * GROUP_RENEWAL)  # two renewals, if one were still running
+        assert group_size(redis_server.url(), "full") == 0, "a dead channel rejoined"
 
 
 @pytest.mark.slow
