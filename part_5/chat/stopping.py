@@ -7,6 +7,7 @@ Daphne cancels every consumer on SIGTERM and then drops the connections.
 
 import asyncio
 import json
+from contextlib import suppress
 
 # RFC 6455's code is 1001, "going away", but Daphne's WebSocket library
 # (autobahn) lets a server send only 1000 or 3000-4999; 4503 is what
@@ -23,26 +24,29 @@ class CloseWhenServerStops:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        open_ = False  # accepted, and neither side has closed it since
+        is_open = False  # accepted, and neither side has closed it since
 
         async def receive_and_remember():
-            nonlocal open_
+            nonlocal is_open
             message = await receive()
             if message["type"] == "websocket.disconnect":
-                open_ = False
+                is_open = False
             return message
 
         async def send_and_remember(message):
-            nonlocal open_
+            nonlocal is_open
             if message["type"] in ("websocket.accept", "websocket.close"):
-                open_ = message["type"] == "websocket.accept"
+                is_open = message["type"] == "websocket.accept"
             await send(message)
 
         try:
             await self.app(scope, receive_and_remember, send_and_remember)
         except asyncio.CancelledError:
-            if open_:
+            if is_open:
                 error = json.dumps({"error": SERVER_STOPPING})
-                await send({"type": "websocket.send", "text": error})
-                await send({"type": "websocket.close", "code": SERVER_STOPPING_CODE})
+                with suppress(OSError):  # the client may have gone meanwhile
+                    await send({"type": "websocket.send", "text": error})
+                    await send(
+                        {"type": "websocket.close", "code": SERVER_STOPPING_CODE}
+                    )
             raise
