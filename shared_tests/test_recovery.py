@@ -247,6 +247,23 @@ def test_a_consumer_that_fails_leaves_its_room(stage, private_server, tmp_path):
         assert group_size(redis_server.url(), "full") == 0, "a dead channel rejoined"
 
 
+@pytest.mark.layer("redis")
+def test_a_renewal_that_fails_closes_its_idle_socket_with_a_reason(
+    stage, private_server, tmp_path
+):
+    """An idle socket whose membership cannot be renewed would soon be deaf
+    (its lease lapses): it is told, and closed so that the page reconnects."""
+    with start_redis(tmp_path / "redis") as redis_server:
+        server = private_server(redis_server.url())
+        with room_connection(server, "renewal") as alice:
+            # Redis full: a renewal (a write) fails; alice sends nothing.
+            redis.Redis.from_url(redis_server.url()).config_set("maxmemory", 1)
+            frames = alice.frames_until_closed(timeout=GROUP_RENEWAL + WAIT)
+            assert "cannot reach" in frames[-1]["error"]
+            assert alice.socket.protocol.close_code == UNREACHABLE_CLOSE_CODE
+    assert "Traceback" not in server.log()
+
+
 @pytest.mark.slow
 @pytest.mark.layer("redis")
 def test_the_membership_of_a_killed_server_lapses(stage, private_server, tmp_path):
