@@ -69,7 +69,7 @@ class ChatConsumer(SkipDatabaseHop, AsyncWebsocketConsumer):
     # Beyond the tutorial: bytes_data too, so that a binary frame can be refused.
     async def receive(self, text_data=None, bytes_data=None):
         # Beyond the tutorial: one client cannot flood a room. Every frame
-        # counts, and is checked before any other work is spent on it.
+        # counts, and is checked first, before it is even parsed.
         if self.rate_limit and not self.rate_limit.allows():
             await self.refuse_over_limit()
             return
