@@ -17,12 +17,17 @@ its markers say which of them it is about, and the rest are deselected
   or no `--part`, as a stage on the in-memory layer does; `make check` leaves
   these out.
 
+`patched(SETTING)` marks a test about what a module of part 5 set apart for
+an upstream adds (chat/channels_patches.py): with SETTING=off in the
+environment, that module is switched off and the test is deselected.
+
 `slow` marks a test that takes 3 s or more by design (an outage it waits out,
 servers of its own). Slow tests start first: a worker that began one last
 would keep the whole run waiting for it.
 """
 
 import itertools
+import os
 import re
 from contextlib import ExitStack
 from pathlib import Path
@@ -49,6 +54,7 @@ def pytest_configure(config):
         "in_process(n): runs part n's code in this process; with --part n or none",
         "browser: drives headless Chrome (deselect with -m 'not browser')",
         "slow: takes 3 s or more by design; started before the others",
+        "patched(setting): about what a patch adds; deselected when setting=off",
     ):
         config.addinivalue_line("markers", line)
 
@@ -86,7 +92,11 @@ def is_about(item, stage) -> bool:
 
 
 def is_selected(item, stage, config) -> bool:
-    """Is this stage among those the command line asked for?"""
+    """Is this stage among those the command line asked for (and the patch
+    that the test is about switched on)?"""
+    patched = item.get_closest_marker("patched")
+    if patched and os.environ.get(patched.args[0]) == "off":
+        return False
     parts = config.getoption("part") or PARTS
     layers = config.getoption("layer") or LAYERS
     if stage.part not in parts:

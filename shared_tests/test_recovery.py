@@ -21,9 +21,10 @@ from shared_tests.logs import assert_no_traceback
 
 pytestmark = pytest.mark.since_part(5)
 
-SERVER_STOPPING_CODE = 4503  # part_5/chat/consumers.py
+SERVER_STOPPING_CODE = 4503  # part_5/chat/stopping.py
 UNREACHABLE_CLOSE_CODE = 4503  # part_5/chat/layer_errors.py
 GROUP_RENEWAL = 2  # CHAT_GROUP_RENEWAL in part_5/mysite/settings.py, seconds
+GROUP_EXPIRY = 10  # CHANNEL_GROUP_EXPIRY in part_5/mysite/settings.py, seconds
 # Daphne forgets the HTTP request a WebSocket was upgraded from only on its
 # next clean-up, once a second; until then, on SIGTERM, its shutdown fails on
 # that request and cancels no consumer: every socket sees 1006. A Daphne bug.
@@ -239,4 +240,45 @@ def test_a_consumer_that_fails_leaves_its_room(stage, private_server, tmp_path):
         wait_for(
             lambda: group_size(redis_server.url(), "full") == 0,
             "a consumer that failed should have left its room's group",
+        )
+        # Redis takes writes again: nothing of the dead consumer (its renewal)
+        # may put it back.
+        redis.Redis.from_url(redis_server.url()).config_set("maxmemory", 0)
+        time.sleep(2 * GROUP_RENEWAL)  # two renewals, if one were still running
+        assert group_size(redis_server.url(), "full") == 0, "a dead channel rejoined"
+
+
+@pytest.mark.layer("redis")
+def test_a_renewal_that_fails_closes_its_idle_socket_with_a_reason(
+    stage, private_server, tmp_path
+):
+    """An idle socket whose membership cannot be renewed would soon be deaf
+    (its lease lapses): it is told, and closed so that the page reconnects."""
+    with start_redis(tmp_path / "redis") as redis_server:
+        server = private_server(redis_server.url())
+        with room_connection(server, "renewal") as alice:
+            # Redis full: a renewal (a write) fails; alice sends nothing.
+            redis.Redis.from_url(redis_server.url()).config_set("maxmemory", 1)
+            frames = alice.frames_until_closed(timeout=GROUP_RENEWAL + WAIT)
+            assert "cannot reach" in frames[-1]["error"]
+            assert alice.socket.protocol.close_code == UNREACHABLE_CLOSE_CODE
+    assert "Traceback" not in server.log()
+
+
+@pytest.mark.slow
+@pytest.mark.layer("redis")
+def test_the_membership_of_a_killed_server_lapses(stage, private_server, tmp_path):
+    """A process killed at once (SIGKILL, out of memory) discards nothing:
+    each membership is a lease of CHANNEL_GROUP_EXPIRY seconds, renewed only
+    while its consumer runs."""
+    with start_redis(tmp_path / "redis") as redis_server:
+        server = private_server(redis_server.url())
+        with room_connection(server, "killed"):
+            assert group_size(redis_server.url(), "killed") == 1
+            server.kill()
+        assert group_size(redis_server.url(), "killed") == 1, "nobody discarded it"
+        wait_for(
+            lambda: group_size(redis_server.url(), "killed") == 0,
+            "the membership of a killed server should lapse",
+            timeout=GROUP_EXPIRY + WAIT,
         )

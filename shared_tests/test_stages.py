@@ -38,11 +38,13 @@ STEPS = {
     5: {
         "DEPLOY.md",
         "README.md",
+        "chat/channels_patches.py",
         "chat/consumers.py",
         "chat/layer_errors.py",
         "chat/layers.py",
         "chat/limits.py",
         "chat/routing.py",
+        "chat/stopping.py",
         "chat/templates/chat/index.html",
         "chat/templates/chat/room.html",
         "chat/urls.py",
@@ -137,6 +139,10 @@ def consumer_class(part):
     return consumer, tree
 
 
+# Part 5's mixin, set apart for Channels (chat/channels_patches.py).
+MIXINS = {5: ["SkipDatabaseHop"]}
+
+
 @pytest.mark.parametrize(
     ("part", "base", "handler_type"),
     [
@@ -148,7 +154,7 @@ def consumer_class(part):
 )
 def test_consumer_is_sync_in_part_2_and_async_from_part_3(part, base, handler_type):
     consumer, tree = consumer_class(part)
-    assert [ast.unparse(b) for b in consumer.bases] == [base]
+    assert [ast.unparse(b) for b in consumer.bases] == [*MIXINS.get(part, []), base]
     for method in consumer.body:
         if getattr(method, "name", None) in TUTORIAL_HANDLERS:
             assert isinstance(method, handler_type), (
@@ -158,6 +164,20 @@ def test_consumer_is_sync_in_part_2_and_async_from_part_3(part, base, handler_ty
         node.id for node in ast.walk(tree) if isinstance(node, ast.Name)
     }
     assert uses_async_to_sync == (base == "WebsocketConsumer")
+
+
+def test_part_5s_consumer_is_written_with_channels_handlers_alone():
+    """connect, disconnect, receive, chat_message and helpers of its own: no
+    __call__ or dispatch of its own (what Channels does not offer publicly is
+    set apart, in chat/channels_patches.py)."""
+    consumer, _ = consumer_class(BEYOND_PART)
+    methods = {
+        node.name
+        for node in consumer.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+    assert methods >= TUTORIAL_HANDLERS
+    assert not methods & {"__call__", "dispatch"}
 
 
 @pytest.mark.parametrize("part", PARTS)

@@ -1,15 +1,21 @@
 # chat/consumers.py
-# Beyond the tutorial: asyncio, settings and Channels' helpers, for the
-# consumer's life below (leaving, renewing, closing) and its faster dispatch.
+# Beyond the tutorial: asyncio, to renew the room's membership in a task, and
+# settings, for the chat's limits.
 import asyncio
 import json
 import logging
+from contextlib import suppress
 
-from channels.consumer import get_handler_name
-from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from channels.layers import get_channel_layer
 from django.conf import settings
+
+# Beyond the tutorial: group events without Channels' database hop, set apart
+# because Channels has no public way to do it (chat/channels_patches.py).
+from .channels_patches import SkipDatabaseHop
+
+# Beyond the tutorial: what a renewal that fails tells the page, as
+# chat/layer_errors.py does for a handler that fails.
+from .layer_errors import LAYER_UNREACHABLE_CODE, UNREACHABLE, log_closed
 
 # Beyond the tutorial: what one client may send (chat/limits.py).
 from .limits import REFUSED_PER_SECOND, RateLimit
@@ -19,12 +25,6 @@ from .validation import InvalidMessage, UnreadableFrame, parse_message
 
 logger = logging.getLogger(__name__)  # Beyond the tutorial: refusals are logged.
 
-# Beyond the tutorial: what a server that stops tells its sockets. RFC 6455's
-# code is 1001, "going away", but Daphne's WebSocket library (autobahn) lets a
-# server send only 1000 or 3000-4999; 4503 is what chat/layer_errors.py sends
-# too: the service is unavailable for now, the page reconnects.
-SERVER_STOPPING_CODE = 4503
-SERVER_STOPPING = "The chat server is stopping. The page reconnects when it is back."
 # Beyond the tutorial: a frame no page sends, built to make the parser fail.
 UNREADABLE_CODE = 4400  # as HTTP 400: a bad request
 # Beyond the tutorial: what a client past its rate limit reads for each message.
@@ -34,144 +34,45 @@ RATE_LIMITED = (
 )
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
-    # Beyond the tutorial: the consumer's whole life, so that whatever ends it
-    # (a close, an error, the server stopping) it leaves its room, and a server
-    # that stops says so. Daphne cancels every consumer on SIGTERM and then
-    # drops the connections: without the close below, the page sees 1006.
-    # (uvicorn closes every socket itself, with 1012, before it stops.)
-    #
-    # Channels' own __call__ waits on the client and the channel layer through
-    # await_many_dispatch, which makes a new task for every event: one per
-    # delivery, N for each message in a room of N. Here each source has a
-    # loop of its own, in a task of its own, that takes its events in turn,
-    # and the consumer ends when either loop ends.
-    async def __call__(self, scope, receive, send):
-        self.in_room = asyncio.Event()  # set once it has joined and accepted
-        self.scope = scope
-        self.base_send = send
-        self.channel_layer = get_channel_layer(self.channel_layer_alias)
-        self.channel_name = await self.channel_layer.new_channel()
-        limit = settings.CHAT_RATE_LIMIT
-        self.rate_limit = RateLimit(*limit) if limit else None
-        self.over_limit = False
-        loops = [
-            asyncio.create_task(self.client_events(self.receive_or_renew(receive))),
-            asyncio.create_task(self.group_events()),
-        ]
-        try:
-            done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_COMPLETED)
-            for loop in done:
-                loop.result()  # what ended it, if it failed, fails the consumer
-        except asyncio.CancelledError:
-            if self.in_room.is_set():
-                await self.send(text_data=json.dumps({"error": SERVER_STOPPING}))
-                await self.close(code=SERVER_STOPPING_CODE)
-            raise
-        finally:
-            for loop in loops:
-                loop.cancel()
-            await asyncio.gather(*loops, return_exceptions=True)
-            await self.leave_room()
-
-    async def client_events(self, receive):
-        try:
-            while True:
-                message = await receive()
-                if message["type"] == "websocket.receive" and not self.may_send():
-                    await self.refuse_over_limit()
-                    await asyncio.sleep(1 / REFUSED_PER_SECOND)
-                else:
-                    await self.dispatch(message)
-        except StopConsumer:  # the client left: the consumer ends cleanly
-            pass
-
-    async def group_events(self):
-        # A message can reach the channel between group_add and accept: it
-        # waits until the socket is accepted, as in Channels' single loop.
-        await self.in_room.wait()
-        while True:
-            await self.dispatch(await self.channel_layer.receive(self.channel_name))
-
-    # Beyond the tutorial: one client cannot flood a room. Every frame counts,
-    # and one past the limit is answered with an error (and one log line for
-    # the connection), before any work is spent on it; the next one is read
-    # no sooner than 1/REFUSED_PER_SECOND s later.
-    def may_send(self):
-        return self.rate_limit is None or self.rate_limit.allows()
-
-    async def refuse_over_limit(self):
-        rate, burst = settings.CHAT_RATE_LIMIT
-        if not self.over_limit:  # once for each connection
-            logger.warning("Rate limit: refusing messages in room %s", self.room_name)
-            self.over_limit = True
-        error = RATE_LIMITED.format(rate=rate, burst=burst)
-        await self.send(text_data=json.dumps({"error": error}))
+# Beyond the tutorial: SkipDatabaseHop, for the handlers named below.
+class ChatConsumer(SkipDatabaseHop, AsyncWebsocketConsumer):
+    # Beyond the tutorial: the handlers that must never touch the ORM, since
+    # they skip Channels' database hop (chat/channels_patches.py): a room of N
+    # runs chat_message N times for each message.
+    handlers_without_orm = frozenset({"chat_message"})
 
     async def connect(self):
         self.room_name = self.scope["url_route"]["kwargs"]["room_name"]
         self.room_group_name = f"chat_{self.room_name}"
+        # Beyond the tutorial: this connection's own rate limit (receive).
+        limit = settings.CHAT_RATE_LIMIT
+        self.rate_limit = RateLimit(*limit) if limit else None
+        self.over_limit = False
 
         # Join room group
         await self.channel_layer.group_add(self.room_group_name, self.channel_name)
+        # Beyond the tutorial: keep the membership, and drop it however this
+        # consumer ends (stay_in_room, below).
+        self.renewal = asyncio.create_task(self.stay_in_room(asyncio.current_task()))
 
         await self.accept()
-        self.in_room.set()  # Beyond the tutorial: see __call__ and group_events.
 
-    # Beyond the tutorial: no disconnect(); __call__ leaves the room group on
-    # every way out, a close among them.
-    async def leave_room(self):
-        if not hasattr(self, "room_group_name"):
-            return  # refused before it joined
-        self.in_room.clear()
-        try:
-            await self.channel_layer.group_discard(
-                self.room_group_name, self.channel_name
-            )
-        except Exception as error:  # the layer may be what failed: it is reported
-            logger.debug("Could not leave %s: %r", self.room_group_name, error)
-
-    # Beyond the tutorial: a membership is renewed every CHAT_GROUP_RENEWAL
-    # seconds, because the layer can lose it: a Redis that restarts forgets
-    # every group, and both layers drop a member after group_expiry (a day).
-    # Channels waits on two sources, the client and the channel layer; the
-    # renewal rides on the first as a timer, so it is dispatched like any
-    # event, and a renewal that fails ends the consumer as a failing handler
-    # does (chat/layer_errors.py then closes the socket with 4503).
-    def receive_or_renew(self, receive):
-        loop = asyncio.get_running_loop()
-        renew_at = loop.time() + settings.CHAT_GROUP_RENEWAL
-
-        async def next_event():
-            nonlocal renew_at
-            try:
-                return await asyncio.wait_for(receive(), renew_at - loop.time())
-            except TimeoutError:
-                renew_at = loop.time() + settings.CHAT_GROUP_RENEWAL
-                return {"type": "room.renew"}
-
-        return next_event
-
-    async def room_renew(self, event):
-        if self.in_room.is_set():
-            await self.channel_layer.group_add(self.room_group_name, self.channel_name)
-
-    # Beyond the tutorial: Channels' dispatch hops to a worker thread before
-    # every handler, to close stale database connections as Django does around
-    # a request. Only the client's events (websocket.*) keep that hop: the
-    # group's events and renewals never touch the database, and they are most
-    # of the work (N deliveries for each message received). Safe as long as
-    # chat_message and room_renew stay free of the ORM; a handler that uses
-    # it must come through the hop.
-    async def dispatch(self, message):
-        if message["type"].startswith("websocket."):
-            await super().dispatch(message)
-        else:
-            await getattr(self, get_handler_name(message))(message)
+    async def disconnect(self, close_code):
+        # Beyond the tutorial: the renewal ends first, so it cannot re-join.
+        self.renewal.cancel()
+        await asyncio.wait([self.renewal])
+        # Leave room group
+        # Beyond the tutorial: through leave_room, which a failed layer cannot fail.
+        await self.leave_room()
 
     # Receive message from WebSocket
     # Beyond the tutorial: bytes_data too, so that a binary frame can be refused.
     async def receive(self, text_data=None, bytes_data=None):
+        # Beyond the tutorial: one client cannot flood a room. Every frame
+        # counts, and is checked first, before it is even parsed.
+        if self.rate_limit and not self.rate_limit.allows():
+            await self.refuse_over_limit()
+            return
         # Beyond the tutorial: a frame that is not {"message": "<text>"} gets an
         # error back to its sender alone, instead of ending its connection.
         try:
@@ -204,3 +105,46 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def chat_message(self, event):
         # Send message to WebSocket
         await self.send(text_data=event["text"])
+
+    # Beyond the tutorial: a frame past the rate limit gets an error (and the
+    # connection one log line); the next frame is read no sooner than
+    # 1/REFUSED_PER_SECOND s later, so that a flood costs the server little.
+    async def refuse_over_limit(self):
+        rate, burst = settings.CHAT_RATE_LIMIT
+        if not self.over_limit:
+            logger.warning("Rate limit: refusing messages in room %s", self.room_name)
+            self.over_limit = True
+        error = RATE_LIMITED.format(rate=rate, burst=burst)
+        await self.send(text_data=json.dumps({"error": error}))
+        await asyncio.sleep(1 / REFUSED_PER_SECOND)
+
+    # Beyond the tutorial: the layer can lose a membership (a Redis that
+    # restarts forgets every group), so the consumer re-joins every
+    # CHAT_GROUP_RENEWAL seconds while it runs. Whatever ends it without
+    # disconnect() (a handler that raised, the server cancelling it), the
+    # renewal sees its task end, stops and leaves the room; a membership left
+    # anyway (a process killed) lapses after CHANNEL_GROUP_EXPIRY. A renewal
+    # that fails closes the socket with the reason: the page reconnects.
+    async def stay_in_room(self, consumer):
+        try:
+            while not consumer.done():
+                await asyncio.wait([consumer], timeout=settings.CHAT_GROUP_RENEWAL)
+                if not consumer.done():
+                    await self.channel_layer.group_add(
+                        self.room_group_name, self.channel_name
+                    )
+        except Exception as error:
+            log_closed(self.scope["path"], error)
+            with suppress(OSError):  # unless the client has gone too
+                await self.send(text_data=json.dumps({"error": UNREACHABLE}))
+                await self.close(code=LAYER_UNREACHABLE_CODE)
+            return
+        await self.leave_room()
+
+    async def leave_room(self):
+        try:
+            await self.channel_layer.group_discard(
+                self.room_group_name, self.channel_name
+            )
+        except Exception as error:  # the layer may be what failed: it is reported
+            logger.debug("Could not leave %s: %r", self.room_group_name, error)

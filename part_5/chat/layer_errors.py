@@ -19,6 +19,16 @@ UNREACHABLE = (
 )
 
 
+def log_closed(path, error):
+    """One line, no traceback: the address that failed is in the error."""
+    logger.error(
+        "WebSocket %s closed, the channel layer failed: %s: %s",
+        path,
+        type(error).__name__,
+        error,
+    )
+
+
 class CloseOnChannelLayerError:
     """ASGI middleware around the WebSocket routes."""
 
@@ -44,12 +54,7 @@ class CloseOnChannelLayerError:
             if state["gone"]:
                 logger.debug("WebSocket %s: the client is gone", scope["path"])
                 return
-            logger.error(
-                "WebSocket %s closed, the channel layer failed: %s: %s",
-                scope["path"],
-                type(error).__name__,
-                error,
-            )
+            log_closed(scope["path"], error)
             if state["websocket.close"]:
                 return
             if not state["websocket.accept"]:

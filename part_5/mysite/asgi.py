@@ -19,6 +19,9 @@ from chat.layer_errors import CloseOnChannelLayerError
 from chat.limits import ServerBuffers
 from chat.routing import websocket_urlpatterns
 
+# Beyond the tutorial: a server that stops closes each socket with a reason.
+from chat.stopping import CloseWhenServerStops
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
@@ -27,8 +30,11 @@ application = ProtocolTypeRouter(
         "websocket": ServerBuffers(
             AllowedHostsOriginValidator(
                 AuthMiddlewareStack(
-                    # Beyond the tutorial: CloseOnChannelLayerError around the routes.
-                    CloseOnChannelLayerError(URLRouter(websocket_urlpatterns))
+                    # Beyond the tutorial: CloseOnChannelLayerError around the
+                    # routes, and CloseWhenServerStops around both.
+                    CloseWhenServerStops(
+                        CloseOnChannelLayerError(URLRouter(websocket_urlpatterns))
+                    )
                 )
             )
         ),

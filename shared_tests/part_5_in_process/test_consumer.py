@@ -267,3 +267,49 @@ async def test_a_server_that_stops_tells_each_client_and_leaves_the_room(
     assert list(json.loads(told[0]["text"])) == ["error"]
     assert told[1]["code"] == 4503  # the page reconnects
     assert members(channel_layer, "lobby") == set()
+
+
+# --- what chat/channels_patches.py adds ---
+
+
+@pytest.fixture
+def database_hops(monkeypatch):
+    """How many times Channels' dispatch has hopped to a worker thread to
+    close stale database connections, by handler (counted where
+    AsyncConsumer.dispatch calls it)."""
+    import channels.consumer
+
+    hops = []
+    close_old_connections = channels.consumer.aclose_old_connections
+
+    async def counted():
+        hops.append("hop")
+        await close_old_connections()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    return hops
+
+
+@pytest.mark.patched("CHAT_SKIP_DB_HOP_FOR_GROUP_EVENTS")
+async def test_a_group_message_is_delivered_without_the_database_hop(
+    join, database_hops, settings
+):
+    settings.CHAT_SKIP_DB_HOP_FOR_GROUP_EVENTS = True
+    alice, bob = await join("hops"), await join("hops")
+    before = len(database_hops)
+    await send_frame(alice, json.dumps({"message": "hello"}))
+    assert await received(alice) == await received(bob) == {"message": "hello"}
+    # The hop for alice's frame (receive may use the ORM), none for the two
+    # deliveries (chat_message must not).
+    assert len(database_hops) - before == 1
+
+
+async def test_with_the_patch_off_every_event_takes_channels_database_hop(
+    join, database_hops, settings
+):
+    settings.CHAT_SKIP_DB_HOP_FOR_GROUP_EVENTS = False
+    alice, bob = await join("hops"), await join("hops")
+    before = len(database_hops)
+    await send_frame(alice, json.dumps({"message": "hello"}))
+    assert await received(alice) == await received(bob) == {"message": "hello"}
+    assert len(database_hops) - before == 3  # alice's frame, two deliveries

@@ -1,0 +1,72 @@
+"""Tripwires for part 5's modules set apart for an upstream project.
+
+Each such module (chat/channels_patches.py, ...) works around what its
+upstream does not offer publicly, and records in WRITTEN_AGAINST the upstream
+code it relies on: a dotted name and the SHA-256 of its source when the module
+was written. Once the installed code differs (an upgrade), the test fails here,
+in CI, instead of the patch going wrong in production without a word.
+"""
+
+import ast
+import hashlib
+import importlib
+import inspect
+
+import pytest
+
+pytestmark = [
+    pytest.mark.since_part(5),
+    pytest.mark.any_layer,  # about installed code, not about a channel layer
+    pytest.mark.repository,  # this repository's modules, not a learner's
+]
+
+
+def written_against(folder):
+    """{module path: its WRITTEN_AGAINST} for every module of the stage."""
+    found = {}
+    for path in sorted(folder.rglob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Assign) and any(
+                getattr(target, "id", None) == "WRITTEN_AGAINST"
+                for target in node.targets
+            ):
+                found[str(path.relative_to(folder))] = ast.literal_eval(node.value)
+    return found
+
+
+def installed(dotted_name):
+    """The object a dotted name stands for: the longest module prefix, imported,
+    then attributes."""
+    parts = dotted_name.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            thing = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        for attribute in parts[split:]:
+            thing = getattr(thing, attribute)
+        return thing
+    raise ImportError(dotted_name)
+
+
+def source_hash(dotted_name):
+    return hashlib.sha256(
+        inspect.getsource(installed(dotted_name)).encode()
+    ).hexdigest()
+
+
+def test_tripwire_each_patch_relies_on_the_upstream_code_it_was_written_against(
+    stage,
+):
+    patches = written_against(stage.folder)
+    assert "chat/channels_patches.py" in patches
+    changed = [
+        f"{module}: {name}"
+        for module, names in patches.items()
+        for name, recorded in names.items()
+        if source_hash(name) != recorded
+    ]
+    assert not changed, (
+        f"upstream code changed since these patches were written: {changed}; "
+        "read the new code, update the patch (or drop it), then its hash"
+    )
