@@ -1,5 +1,5 @@
 """Part 5 against hostile clients and heavy rooms: what one client may cost the
-server is bounded (chat/limits.py), a flood of one room slows nobody, odd
+server is bounded (chat/daphne_flow_control.py, chat/limits.py), a flood of one room slows nobody, odd
 connections and frames close only their own connection."""
 
 import asyncio
@@ -31,7 +31,7 @@ from shared_tests.logs import assert_no_traceback
 
 pytestmark = pytest.mark.since_part(5)
 
-# part_5/mysite/settings.py and part_5/chat/limits.py
+# part_5/mysite/settings.py, chat/consumers.py and chat/daphne_flow_control.py
 RATE, BURST = 10, 100  # CHAT_RATE_LIMIT
 MESSAGE_MAX_LENGTH = 10_000  # CHAT_MESSAGE_MAX_LENGTH
 PING_FLOOD_CODE, UNREADABLE_CODE = 4429, 4400
@@ -102,6 +102,7 @@ async def post_to_silent_room(server, silent, senders, each):
     return [[m.rsplit(":", 1)[0] for m in inbox] for inbox in received], peak
 
 
+@pytest.mark.patched("CHAT_DAPHNE_FLOW_CONTROL")  # chat/daphne_flow_control.py
 @pytest.mark.any_layer  # what Daphne holds for a client, whatever the layer
 def test_clients_that_never_read_cannot_grow_the_server(stage, private_server):
     """20 clients never read while 8 senders post 800 messages of the largest
@@ -133,6 +134,7 @@ def test_clients_that_never_read_cannot_grow_the_server(stage, private_server):
     assert_no_traceback(server.log())
 
 
+@pytest.mark.patched("CHAT_DAPHNE_FLOW_CONTROL")  # chat/daphne_flow_control.py
 @pytest.mark.slow
 @pytest.mark.any_layer  # what Daphne holds for a client, whatever the layer
 def test_a_client_that_sends_faster_than_it_is_served_cannot_grow_the_server(
@@ -320,6 +322,7 @@ HOSTILE_FRAMES = {
 }
 
 
+@pytest.mark.patched("CHAT_DAPHNE_FLOW_CONTROL")  # chat/daphne_flow_control.py
 @pytest.mark.any_layer  # refused before the channel layer sees them
 @pytest.mark.parametrize(
     ("build", "code"), HOSTILE_FRAMES.values(), ids=HOSTILE_FRAMES.keys()

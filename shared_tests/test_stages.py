@@ -40,6 +40,7 @@ STEPS = {
         "README.md",
         "chat/channels_patches.py",
         "chat/consumers.py",
+        "chat/daphne_flow_control.py",
         "chat/layer_errors.py",
         "chat/layers.py",
         "chat/limits.py",

@@ -11,12 +11,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
 # is populated before importing code that may import ORM models.
 django_asgi_app = get_asgi_application()
 
+# Beyond the tutorial: a bound on what Daphne holds for one client, set apart
+# because Daphne has no flow control of its own (chat/daphne_flow_control.py).
+from chat.daphne_flow_control import with_daphne_flow_control
+
 # Beyond the tutorial: a dead Redis closes the socket with a message, not a
 # traceback (chat/layer_errors.py).
 from chat.layer_errors import CloseOnChannelLayerError
-
-# Beyond the tutorial: a bound on what the server holds for one client.
-from chat.limits import ServerBuffers
 from chat.routing import websocket_urlpatterns
 
 # Beyond the tutorial: a server that stops closes each socket with a reason.
@@ -25,9 +26,9 @@ from chat.stopping import CloseWhenServerStops
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # Beyond the tutorial: ServerBuffers around everything, outermost,
-        # where the server's own send and receive are seen.
-        "websocket": ServerBuffers(
+        # Beyond the tutorial: Daphne's flow control around everything,
+        # outermost, where the server's own send and receive are seen.
+        "websocket": with_daphne_flow_control(
             AllowedHostsOriginValidator(
                 AuthMiddlewareStack(
                     # Beyond the tutorial: CloseOnChannelLayerError around the

@@ -235,11 +235,13 @@ CHAT_RATE_LIMIT = (10, 100)  # (RATE, BURST)
 if os.environ.get("CHAT_RATE_LIMIT") == "off":
     CHAT_RATE_LIMIT = None
 
-# Beyond the tutorial: the most the server holds for one client, in bytes:
-# frames it sent that its consumer has not taken yet, and frames sent to it
-# while it reads nothing. Past it, reading stops, or the connection is closed
-# (chat/limits.py).
+# Beyond the tutorial: under Daphne, the most the server holds for one client,
+# in bytes: frames it sent that its consumer has not taken yet, and frames sent
+# to it while it reads nothing. Past it, reading stops, or the connection is
+# closed (chat/daphne_flow_control.py, which CHAT_DAPHNE_FLOW_CONTROL=off in
+# the environment switches off: Daphne has no flow control of its own).
 CHAT_CLIENT_BUFFER = 1024 * 1024
+CHAT_DAPHNE_FLOW_CONTROL = os.environ.get("CHAT_DAPHNE_FLOW_CONTROL") != "off"
 
 # Beyond the tutorial: how often, in seconds, a consumer re-joins its room's
 # group (chat/consumers.py), so that a Redis that restarted and forgot every
