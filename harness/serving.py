@@ -165,6 +165,10 @@ def start_asgi(number, env, log_dir: Path, ping_interval, port=None) -> ServerPr
         # The client's address and scheme from nginx's X-Forwarded-* headers,
         # trusted from 127.0.0.1 only (--forwarded-allow-ips' default).
         "--proxy-headers",
+        # uvicorn's default (`auto`), named: of its three implementations the
+        # one that answers malformed frames with RFC 6455's close codes and no
+        # traceback (with LOGGING's filter); part_5/DEPLOY.md compares them.
+        "--ws", "websockets-sansio",
         "--ws-ping-interval", str(ping_interval),
         # Daphne's limit on one frame (1 MiB), where uvicorn's is 16 MiB.
         "--ws-max-size", str(WS_MAX_SIZE),

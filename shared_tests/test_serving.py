@@ -21,6 +21,8 @@ from harness.servers import StageUrls
 from harness.serving import nginx_binary, production_environment, serve
 from harness.stages import BEYOND_PART, stage_folder
 from harness.waiting import SCALE, SUBPROCESS, WAIT, wait_for
+from shared_tests.logs import assert_no_traceback
+from shared_tests.malformed import INVALID_DATA, MALFORMED_FRAMES, send_malformed_frame
 
 pytestmark = pytest.mark.repository
 
@@ -153,6 +155,34 @@ def test_a_killed_process_sends_its_clients_to_the_other_and_nobody_loses_a_mess
             f"alice, reconnected, shows {alice.chat_lines()}",
         )
         assert bob.find("#chat-status").text == "", "bob's socket never closed"
+
+
+# Where uvicorn answers otherwise than runserver. websockets 17.4, whose
+# protocol uvicorn runs, fails a connection whose close frame comes between
+# the fragments of a message ("incomplete fragmented message", 1002), where
+# RFC 6455 allows it (5.4) and Daphne echoes the client's code, as is usual
+# (5.5.1); either way the close is answered and nothing is logged.
+UVICORN_ANSWERS = {"a close in the middle of a fragmented message": 1002}
+# What part 5 logs instead of uvicorn's traceback (chat/uvicorn_logs.py).
+INVALID_UTF8_LINE = "Invalid UTF-8 sequence received from client ("
+
+
+@pytest.mark.parametrize("name", MALFORMED_FRAMES)
+def test_a_malformed_frame_gets_the_close_code_rfc_6455_asks_for_under_uvicorn(
+    served, name
+):
+    """The frames of test_hostile.py's test of the same name, through nginx to
+    the uvicorn processes as `make serve` runs them."""
+    build, code = MALFORMED_FRAMES[name]
+    starts = {process: len(process.log()) for process in served.asgi}
+    closed, still_chatting = send_malformed_frame(served, build)
+    logs = "".join(process.log()[start:] for process, start in starts.items())
+    assert_no_traceback(logs)
+    assert still_chatting, "the others in the room should chat on"
+    assert closed, "the offender should get a close frame"
+    assert closed[0] == UVICORN_ANSWERS.get(name, code)
+    if code == INVALID_DATA:  # said in one line, so the filter is still needed
+        assert INVALID_UTF8_LINE in logs, logs
 
 
 @pytest.fixture(scope="module")
