@@ -159,8 +159,20 @@ def start_asgi(number, env, log_dir: Path, ping_interval, port=None) -> ServerPr
         return on_a_free_port(
             lambda free: start_asgi(number, env, log_dir, ping_interval, free)
         )
-    command = [
-        sys.executable, "-m", "uvicorn", "mysite.asgi:application",
+    return ServerProcess(
+        f"uvicorn {number}",
+        [sys.executable, "-m", *uvicorn_command(port, ping_interval)],
+        port,
+        log_dir / f"asgi-{number}.log",
+        cwd=stage_folder(BEYOND_PART),
+        env=env,
+    )
+
+
+def uvicorn_command(port, ping_interval=WS_PING_INTERVAL) -> list[str]:
+    """The uvicorn command line of one process, as part_5/DEPLOY.md gives it."""
+    return [
+        "uvicorn", "mysite.asgi:application",
         "--host", HOST, "--port", str(port),
         # The client's address and scheme from nginx's X-Forwarded-* headers,
         # trusted from 127.0.0.1 only (--forwarded-allow-ips' default).
@@ -173,14 +185,6 @@ def start_asgi(number, env, log_dir: Path, ping_interval, port=None) -> ServerPr
         # Daphne's limit on one frame (1 MiB), where uvicorn's is 16 MiB.
         "--ws-max-size", str(WS_MAX_SIZE),
     ]  # fmt: skip
-    return ServerProcess(
-        f"uvicorn {number}",
-        command,
-        port,
-        log_dir / f"asgi-{number}.log",
-        cwd=stage_folder(BEYOND_PART),
-        env=env,
-    )
 
 
 def all_at_once(*starts) -> list:

@@ -7,6 +7,7 @@ with `make test` only: starting nginx, uvicorn processes and Redis for them
 costs about a fifth of what `make test-part-5` would take. A learner's project,
 which `make check` tests, has none of it."""
 
+import inspect
 import re
 import subprocess
 import sys
@@ -14,11 +15,17 @@ import urllib.request
 from urllib.error import HTTPError
 
 import pytest
+import uvicorn
 from websockets.exceptions import ConnectionClosed
 
 from harness.clients import room_connection
 from harness.servers import StageUrls
-from harness.serving import nginx_binary, production_environment, serve
+from harness.serving import (
+    nginx_binary,
+    production_environment,
+    serve,
+    uvicorn_command,
+)
 from harness.stages import BEYOND_PART, stage_folder
 from harness.waiting import SCALE, SUBPROCESS, WAIT, wait_for
 from shared_tests.logs import assert_no_traceback
@@ -225,3 +232,27 @@ def test_check_deploy_leaves_only_what_the_domain_owner_decides(tmp_path):
     assert result.returncode == 0, result.stderr
     warnings = set(re.findall(r"\((security\.W\d+)\)", result.stdout + result.stderr))
     assert warnings == {"security.W005", "security.W021"}, result.stderr
+
+
+def options(command):
+    """A command line's options after the application, by name (True for a flag)."""
+    words = command[command.index("mysite.asgi:application") + 1 :]
+    found = {}
+    for word, following in zip(words, [*words[1:], "--"], strict=True):
+        if word.startswith("--"):
+            found[word] = following if not following.startswith("--") else True
+    return found
+
+
+def test_deploy_md_runs_uvicorn_as_make_serve_does():
+    """DEPLOY.md's systemd line passes the options make serve passes: its own
+    port aside, and the ping interval, uvicorn's default, which make serve
+    passes because the tests shorten it."""
+    deploy = (stage_folder(BEYOND_PART) / "DEPLOY.md").read_text()
+    (line,) = re.findall(r"^ExecStart=\S+/uvicorn (.+)$", deploy, re.MULTILINE)
+    documented, served = options(line.split()), options(uvicorn_command(8001))
+    assert documented.pop("--port") == "%i"
+    assert served.pop("--port") == "8001"
+    uvicorns_own = inspect.signature(uvicorn.Config).parameters["ws_ping_interval"]
+    assert float(served.pop("--ws-ping-interval")) == uvicorns_own.default
+    assert documented == served
