@@ -13,7 +13,8 @@ import psutil
 from harness.servers import HOST
 from harness.waiting import WAIT
 
-TEXT, BINARY, CLOSE, PING, PONG = 0x1, 0x2, 0x8, 0x9, 0xA
+CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+RSV1, RSV2, RSV3 = 0x40, 0x20, 0x10  # reserved bits of a frame's first byte
 
 
 def raise_open_file_limit(wanted):
@@ -35,16 +36,20 @@ def rss_mb(pid):
     return sum(member.memory_info().rss for member in family) / 2**20
 
 
-def frame(opcode, payload, fin=True, length=None):
-    """A client frame, masked as RFC 6455 requires; `length` may lie."""
+def frame(opcode, payload, fin=True, length=None, rsv=0, masked=True):
+    """A client frame, masked as RFC 6455 requires unless `masked` is False;
+    `length` may lie, and `rsv` sets reserved bits (RSV1 | RSV2 | RSV3)."""
     length = len(payload) if length is None else length
-    header = bytes([(0x80 if fin else 0) | opcode])
+    header = bytes([(0x80 if fin else 0) | rsv | opcode])
+    mask_bit = 0x80 if masked else 0
     if length < 126:
-        header += bytes([0x80 | length])
+        header += bytes([mask_bit | length])
     elif length < 2**16:
-        header += bytes([0x80 | 126]) + struct.pack("!H", length)
+        header += bytes([mask_bit | 126]) + struct.pack("!H", length)
     else:
-        header += bytes([0x80 | 127]) + struct.pack("!Q", length)
+        header += bytes([mask_bit | 127]) + struct.pack("!Q", length)
+    if not masked:
+        return header + payload
     mask = os.urandom(4)
     stream = (mask * (len(payload) // 4 + 1))[: len(payload)]
     masked = int.from_bytes(payload, "big") ^ int.from_bytes(stream, "big")

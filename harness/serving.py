@@ -159,24 +159,32 @@ def start_asgi(number, env, log_dir: Path, ping_interval, port=None) -> ServerPr
         return on_a_free_port(
             lambda free: start_asgi(number, env, log_dir, ping_interval, free)
         )
-    command = [
-        sys.executable, "-m", "uvicorn", "mysite.asgi:application",
-        "--host", HOST, "--port", str(port),
-        # The client's address and scheme from nginx's X-Forwarded-* headers,
-        # trusted from 127.0.0.1 only (--forwarded-allow-ips' default).
-        "--proxy-headers",
-        "--ws-ping-interval", str(ping_interval),
-        # Daphne's limit on one frame (1 MiB), where uvicorn's is 16 MiB.
-        "--ws-max-size", str(WS_MAX_SIZE),
-    ]  # fmt: skip
     return ServerProcess(
         f"uvicorn {number}",
-        command,
+        [sys.executable, "-m", *uvicorn_command(port, ping_interval)],
         port,
         log_dir / f"asgi-{number}.log",
         cwd=stage_folder(BEYOND_PART),
         env=env,
     )
+
+
+def uvicorn_command(port, ping_interval=WS_PING_INTERVAL) -> list[str]:
+    """The uvicorn command line of one process, as part_5/DEPLOY.md gives it."""
+    return [
+        "uvicorn", "mysite.asgi:application",
+        "--host", HOST, "--port", str(port),
+        # The client's address and scheme from nginx's X-Forwarded-* headers,
+        # trusted from 127.0.0.1 only (--forwarded-allow-ips' default).
+        "--proxy-headers",
+        # uvicorn's default (`auto`), named: of its three implementations the
+        # one that answers malformed frames with RFC 6455's close codes and no
+        # traceback (with LOGGING's filter); part_5/DEPLOY.md compares them.
+        "--ws", "websockets-sansio",
+        "--ws-ping-interval", str(ping_interval),
+        # Daphne's limit on one frame (1 MiB), where uvicorn's is 16 MiB.
+        "--ws-max-size", str(WS_MAX_SIZE),
+    ]  # fmt: skip
 
 
 def all_at_once(*starts) -> list:

@@ -28,6 +28,7 @@ from harness.hostile import (
 )
 from harness.waiting import SCALE, WAIT, wait_for
 from shared_tests.logs import assert_no_traceback
+from shared_tests.malformed import MALFORMED_FRAMES, send_malformed_frame
 
 pytestmark = pytest.mark.since_part(5)
 
@@ -345,6 +346,22 @@ def test_a_hostile_frame_closes_its_sender_alone_with_a_reason(
     alice.send_message("still chatting")
     assert bob.receive_json() == {"message": "still chatting"}
     assert_no_traceback(server_log())
+
+
+@pytest.mark.any_layer  # refused before the channel layer sees them
+@pytest.mark.parametrize(
+    ("build", "code"), MALFORMED_FRAMES.values(), ids=MALFORMED_FRAMES.keys()
+)
+def test_a_malformed_frame_gets_the_close_code_rfc_6455_asks_for(
+    stage, server, server_log, build, code
+):
+    """Under runserver's Daphne; test_serving.py sends the same frames to
+    uvicorn as `make serve` runs it."""
+    closed, still_chatting = send_malformed_frame(server, build)
+    assert_no_traceback(server_log())
+    assert still_chatting, "the others in the room should chat on"
+    assert closed, "the offender should get a close frame"
+    assert closed[0] == code
 
 
 BAD_ORIGINS = {

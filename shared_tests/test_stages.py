@@ -49,6 +49,7 @@ STEPS = {
         "chat/templates/chat/index.html",
         "chat/templates/chat/room.html",
         "chat/urls.py",
+        "chat/uvicorn_logs.py",
         "chat/validation.py",
         "chat/views.py",
         "mysite/asgi.py",

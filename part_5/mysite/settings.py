@@ -219,8 +219,18 @@ else:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"one_line": {"()": "chat.layer_errors.LayerErrorsInOneLine"}},
-    "loggers": {"asyncio": {"filters": ["one_line"]}},
+    "filters": {
+        "one_line": {"()": "chat.layer_errors.LayerErrorsInOneLine"},
+        # Beyond the tutorial: under uvicorn, a text message that is not UTF-8
+        # logged in one line instead of a traceback (chat/uvicorn_logs.py).
+        # Django sets logging up after uvicorn has, so this adds a filter to
+        # uvicorn's logger and keeps its handlers, levels and format.
+        "invalid_utf8": {"()": "chat.uvicorn_logs.InvalidUTF8InOneLine"},
+    },
+    "loggers": {
+        "asyncio": {"filters": ["one_line"]},
+        "uvicorn.error": {"filters": ["invalid_utf8"]},
+    },
 }
 
 # Beyond the tutorial: the longest chat message accepted, in characters; a
