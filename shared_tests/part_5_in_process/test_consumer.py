@@ -290,26 +290,26 @@ def database_hops(monkeypatch):
     return hops
 
 
-@pytest.mark.patched("CHAT_SKIP_DB_HOP_FOR_GROUP_EVENTS")
+# Alice's frame takes the hop (receive may use the ORM); the two deliveries,
+# to alice and bob, skip it while the module is on (chat_message must not).
+@pytest.mark.parametrize(
+    ("skip_hop", "hops"),
+    [
+        pytest.param(
+            True,
+            1,
+            marks=pytest.mark.patched("CHAT_SKIP_DB_HOP_FOR_GROUP_EVENTS"),
+            id="module on",
+        ),
+        pytest.param(False, 3, id="module off"),
+    ],
+)
 async def test_a_group_message_is_delivered_without_the_database_hop(
-    join, database_hops, settings
+    join, database_hops, settings, skip_hop, hops
 ):
-    settings.CHAT_SKIP_DB_HOP_FOR_GROUP_EVENTS = True
+    settings.CHAT_SKIP_DB_HOP_FOR_GROUP_EVENTS = skip_hop
     alice, bob = await join("hops"), await join("hops")
     before = len(database_hops)
     await send_frame(alice, json.dumps({"message": "hello"}))
     assert await received(alice) == await received(bob) == {"message": "hello"}
-    # The hop for alice's frame (receive may use the ORM), none for the two
-    # deliveries (chat_message must not).
-    assert len(database_hops) - before == 1
-
-
-async def test_with_the_patch_off_every_event_takes_channels_database_hop(
-    join, database_hops, settings
-):
-    settings.CHAT_SKIP_DB_HOP_FOR_GROUP_EVENTS = False
-    alice, bob = await join("hops"), await join("hops")
-    before = len(database_hops)
-    await send_frame(alice, json.dumps({"message": "hello"}))
-    assert await received(alice) == await received(bob) == {"message": "hello"}
-    assert len(database_hops) - before == 3  # alice's frame, two deliveries
+    assert len(database_hops) - before == hops
