@@ -38,10 +38,11 @@ STEPS = {
     5: {
         "DEPLOY.md",
         "README.md",
+        "chat/channels_layers.py",
         "chat/channels_patches.py",
+        "chat/channels_redis_patches.py",
         "chat/consumers.py",
         "chat/layer_errors.py",
-        "chat/layers.py",
         "chat/limits.py",
         "chat/routing.py",
         "chat/stopping.py",
