@@ -187,8 +187,8 @@ REDIS_LAYER = (
     if CHAT_REDIS_PUT_BACK
     else "channels_redis.core.RedisChannelLayer"
 )
-# CHAT_FAST_IN_MEMORY_LAYER: each delivery in constant time instead of O(N)
-# in a room of N (chat/channels_layers.py).
+# Beyond the tutorial: CHAT_FAST_IN_MEMORY_LAYER, each delivery in constant
+# time instead of O(N) in a room of N (chat/channels_layers.py).
 CHAT_FAST_IN_MEMORY_LAYER = os.environ.get("CHAT_FAST_IN_MEMORY_LAYER") != "off"
 IN_MEMORY_LAYER = (
     "chat.channels_layers.InMemoryChannelLayer"
