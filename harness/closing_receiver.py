@@ -1,9 +1,9 @@
 """Does a message survive another socket of the same server process closing?
 
 A server process receives for all of its sockets through one BZPOPMIN
-(part_5/chat/layers.py says why that can lose a message). This probe makes a
-socket close at the one moment that matters, with the stage's own channel
-layer on a real Redis:
+(part_5/chat/channels_redis_patches.py says why that can lose a message).
+This probe makes a socket close at the one moment that matters, with the
+stage's own channel layer on a real Redis:
 
 1. two receivers in one process, "leaving" and "staying"; leaving asks first,
    so its BZPOPMIN is the one waiting in Redis;

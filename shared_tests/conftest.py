@@ -18,7 +18,7 @@ its markers say which of them it is about, and the rest are deselected
   these out.
 
 `patched(SETTING)` marks a test about what a module of part 5 set apart for
-an upstream adds (chat/channels_patches.py): with SETTING=off in the
+an upstream adds (chat/channels_patches.py, ...): with SETTING=off in the
 environment, that module is switched off and the test is deselected.
 
 `slow` marks a test that takes 3 s or more by design (an outage it waits out,

@@ -37,7 +37,7 @@ RATE, BURST = 10, 100  # CHAT_RATE_LIMIT
 MESSAGE_MAX_LENGTH = 10_000  # CHAT_MESSAGE_MAX_LENGTH
 PING_FLOOD_CODE, UNREADABLE_CODE = 4429, 4400
 MEMORY_GROWTH_LIMIT = 50  # MB
-# One sender's frames: CHAT_CLIENT_BUFFER (1 MiB) held and the parser's own
+# One sender's frames: CHAT_CLIENT_BUFFER (512 KiB) held and the parser's own
 # buffers stay under this; MAX_QUEUED_FRAMES (32) of 1 MiB, without the byte
 # bound, would not (bench/README.md has the figures).
 FAST_SENDER_GROWTH_LIMIT = 16  # MB
@@ -143,7 +143,7 @@ def test_a_client_that_sends_faster_than_it_is_served_cannot_grow_the_server(
 ):
     """A client sends FAST_SENDER_FRAMES frames of 1 MiB of blanks as fast as
     it can, and never reads. Past the first 100 (its rate limit's burst), its
-    consumer takes 100 a second; the server stops reading it once 1 MiB waits
+    consumer takes 100 a second; the server stops reading it once a frame waits
     for the consumer, and the room goes on."""
     server = private_server()
     blank = frame(TEXT, b" " * (2**20 - 16))

@@ -131,6 +131,7 @@ def test_put_back_lifts_a_closing_socket_losing_anothers_message(stage, tmp_path
 
 
 @pytest.mark.since_part(5)
+@pytest.mark.patched("CHAT_REDIS_PUT_BACK")
 def test_a_socket_closing_mid_receive_loses_no_message(stage, tmp_path):
     with start_redis(tmp_path / "redis") as redis_server:
         assert closing_receiver_delivers(stage, redis_server, within=PROMPT)

@@ -38,11 +38,12 @@ STEPS = {
     5: {
         "DEPLOY.md",
         "README.md",
+        "chat/channels_layers.py",
         "chat/channels_patches.py",
+        "chat/channels_redis_patches.py",
         "chat/consumers.py",
         "chat/daphne_flow_control.py",
         "chat/layer_errors.py",
-        "chat/layers.py",
         "chat/limits.py",
         "chat/routing.py",
         "chat/stopping.py",

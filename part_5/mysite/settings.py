@@ -176,12 +176,32 @@ CHANNEL_EXPIRY = 300
 # instead of a day: each consumer renews its own every CHAT_GROUP_RENEWAL
 # (below), and one never discarded (a process killed) drops out by itself.
 CHANNEL_GROUP_EXPIRY = 10
+# Beyond the tutorial: each layer is upstream's with a fix that needs its
+# private code, set apart in a module named for the project, with a tripwire
+# (shared_tests/test_upstream.py). =off in the environment names upstream's
+# own class instead. CHAT_REDIS_PUT_BACK: no message lost when a socket
+# closes mid-receive (chat/channels_redis_patches.py).
+CHAT_REDIS_PUT_BACK = os.environ.get("CHAT_REDIS_PUT_BACK") != "off"
+REDIS_LAYER = (
+    "chat.channels_redis_patches.RedisChannelLayer"
+    if CHAT_REDIS_PUT_BACK
+    else "channels_redis.core.RedisChannelLayer"
+)
+# Beyond the tutorial: CHAT_FAST_IN_MEMORY_LAYER, each delivery in constant
+# time instead of O(N) in a room of N (chat/channels_layers.py).
+CHAT_FAST_IN_MEMORY_LAYER = os.environ.get("CHAT_FAST_IN_MEMORY_LAYER") != "off"
+IN_MEMORY_LAYER = (
+    "chat.channels_layers.InMemoryChannelLayer"
+    if CHAT_FAST_IN_MEMORY_LAYER
+    else "channels.layers.InMemoryChannelLayer"
+)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             # Beyond the tutorial: channels_redis's layer, without losing a
-            # message when a socket closes (chat/layers.py).
-            "BACKEND": "chat.layers.RedisChannelLayer",
+            # message when a socket closes (chat/channels_redis_patches.py),
+            # or channels_redis's own with CHAT_REDIS_PUT_BACK=off (above).
+            "BACKEND": REDIS_LAYER,
             "CONFIG": {
                 "hosts": [
                     {
@@ -204,8 +224,9 @@ else:
     CHANNEL_LAYERS = {
         "default": {
             # Beyond the tutorial: Channels' layer, without its O(N) work for
-            # each of N deliveries (chat/layers.py).
-            "BACKEND": "chat.layers.InMemoryChannelLayer",
+            # each of N deliveries (chat/channels_layers.py), or Channels' own
+            # with CHAT_FAST_IN_MEMORY_LAYER=off (above).
+            "BACKEND": IN_MEMORY_LAYER,
             "CONFIG": {
                 "capacity": CHANNEL_CAPACITY,
                 "expiry": CHANNEL_EXPIRY,
@@ -250,7 +271,9 @@ if os.environ.get("CHAT_RATE_LIMIT") == "off":
 # to it while it reads nothing. Past it, reading stops, or the connection is
 # closed (chat/daphne_flow_control.py, which CHAT_DAPHNE_FLOW_CONTROL=off in
 # the environment switches off: Daphne has no flow control of its own).
-CHAT_CLIENT_BUFFER = 1024 * 1024
+# 512 KiB: thousands of the chat's usual messages, 50 of its largest; twenty
+# clients that never read then cost the server about 22 MB (bench/README.md).
+CHAT_CLIENT_BUFFER = 512 * 1024
 CHAT_DAPHNE_FLOW_CONTROL = os.environ.get("CHAT_DAPHNE_FLOW_CONTROL") != "off"
 
 # Beyond the tutorial: how often, in seconds, a consumer re-joins its room's

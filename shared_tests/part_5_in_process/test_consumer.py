@@ -313,3 +313,40 @@ async def test_a_group_message_is_delivered_without_the_database_hop(
     await send_frame(alice, json.dumps({"message": "hello"}))
     assert await received(alice) == await received(bob) == {"message": "hello"}
     assert len(database_hops) - before == hops
+
+
+# --- the in-memory layer (chat/channels_layers.py) ---
+
+
+@pytest.mark.patched("CHAT_FAST_IN_MEMORY_LAYER")
+async def test_a_group_message_costs_the_in_memory_layer_no_work_per_member(
+    channel_layer, monkeypatch
+):
+    """Channels' own layer scans every channel and group before each send and
+    receive, and sends to each member in a task of its own: for a room of N,
+    N + 1 scans and N sends per message. Part 5's makes the same deliveries
+    with at most one scan a second and no send."""
+    from channels.layers import InMemoryChannelLayer
+
+    scans, sends = [], []
+    scan, send = InMemoryChannelLayer._clean_expired, InMemoryChannelLayer.send
+
+    def counted_scan(layer):
+        scans.append(layer)
+        scan(layer)
+
+    async def counted_send(layer, channel, message):
+        sends.append(channel)
+        await send(layer, channel, message)
+
+    monkeypatch.setattr(InMemoryChannelLayer, "_clean_expired", counted_scan)
+    monkeypatch.setattr(InMemoryChannelLayer, "send", counted_send)
+    members = [await channel_layer.new_channel() for _ in range(200)]
+    for channel in members:
+        await channel_layer.group_add("chat_cost", channel)
+    await channel_layer.group_send("chat_cost", {"type": "chat.message", "text": "x"})
+    for channel in members:
+        message = await asyncio.wait_for(channel_layer.receive(channel), WAIT)
+        assert message == {"type": "chat.message", "text": "x"}
+    assert not sends, "a send for each member"
+    assert len(scans) <= 1, f"{len(scans)} scans for one group message"
