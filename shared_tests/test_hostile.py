@@ -26,6 +26,7 @@ from harness.hostile import (
     raise_open_file_limit,
     rss_mb,
 )
+from harness.load import open_room
 from harness.waiting import SCALE, WAIT, wait_for
 from shared_tests.logs import assert_no_traceback
 from shared_tests.malformed import MALFORMED_FRAMES, send_malformed_frame
@@ -56,12 +57,7 @@ LATENCY_FLOOR = 0.005 * SCALE  # seconds
 
 
 async def room_sockets(server, room, count):
-    return await asyncio.gather(
-        *(
-            connect(server.socket_url(room), origin=server.origin, max_queue=None)
-            for _ in range(count)
-        )
-    )
+    return await open_room(server.socket_url(room), server.origin, count)
 
 
 async def read_messages(socket, count, timeout=WAIT):

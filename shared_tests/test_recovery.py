@@ -15,6 +15,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from harness.clients import room_connection
+from harness.load import open_room
 from harness.redis import answers_ping, start_redis
 from harness.waiting import WAIT, wait_for
 from shared_tests.logs import assert_no_traceback
@@ -112,12 +113,7 @@ async def fate_of_sockets_in_outage(server, redis_server, data_dir, clients, out
     """A burst in one room, Redis killed as it is delivered and back after
     `outage` seconds. For each socket: "closed" (error, then 4503) or
     "receiving" (it gets a message sent once Redis is back)."""
-    sockets = await asyncio.gather(
-        *(
-            connect(server.socket_url("outage"), origin=server.origin, max_queue=None)
-            for _ in range(clients)
-        )
-    )
+    sockets = await open_room(server.socket_url("outage"), server.origin, clients)
     fates = [None] * clients
 
     async def watch(number, socket):
