@@ -1,6 +1,7 @@
 """Does a message survive another socket of the same server process closing?
 
-A server process receives for all of its sockets through one BZPOPMIN
+A server process receives for all of its sockets through one BZPOPMIN, which
+channels_redis issues for whichever socket asked first
 (part_5/chat/channels_redis_patches.py says why that can lose a message).
 This probe makes a socket close at the one moment that matters, with the
 stage's own channel layer on a real Redis:
@@ -11,8 +12,9 @@ stage's own channel layer on a real Redis:
    TCP relay that stops passing them on, as a congested network does);
 3. a message for "staying" is sent, straight to Redis: Redis pops it for
    leaving's BZPOPMIN, and the reply waits in the link;
-4. leaving's socket closes (its receive is cancelled); once staying's own
-   BZPOPMIN waits in Redis, the held reply flows.
+4. leaving's socket closes (its receive is cancelled); once staying waits
+   (with channels_redis's layer, in a BZPOPMIN of its own), the held reply
+   flows.
 
 Run by `closing_receiver_delivers()` in the stage's folder, with the stage's
 settings, so the layer is exactly the one its server would use.
@@ -23,11 +25,11 @@ import json
 import os
 import subprocess
 import sys
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from harness.servers import HOST, free_port
 from harness.stages import REPO
-from harness.waiting import POLL, SUBPROCESS, WAIT
+from harness.waiting import POLL, SILENCE, SUBPROCESS, WAIT
 
 
 def closing_receiver_delivers(stage, redis, within) -> bool:
@@ -112,13 +114,10 @@ async def probe(link_port, redis_port, within):
     sender = RedisChannelLayer(hosts=[direct_url])  # straight to Redis
     direct = redis.Redis.from_url(direct_url)
 
-    async def next_bzpopmin():
-        return await asyncio.wait_for(link.bzpopmin_gates.get(), WAIT)
-
     leaving = await layer.new_channel()
     staying = await layer.new_channel()
     leaving_receive = asyncio.ensure_future(layer.receive(leaving))
-    leaving_gate = await next_bzpopmin()
+    leaving_gate = await asyncio.wait_for(link.bzpopmin_gates.get(), WAIT)
     leaving_gate.clear()
     staying_receive = asyncio.ensure_future(layer.receive(staying))
     await sender.send(staying, {"type": "chat.message", "message": "hi"})
@@ -129,7 +128,10 @@ async def probe(link_port, redis_port, within):
             await asyncio.sleep(POLL)
     leaving_receive.cancel()  # leaving's socket closes
     await asyncio.wait([leaving_receive])
-    await next_bzpopmin()  # staying now waits in Redis
+    # channels_redis's own layer now pops again, for staying; a layer whose
+    # pop outlives the receive that started it (part 5's) has none to send.
+    with suppress(TimeoutError):
+        await asyncio.wait_for(link.bzpopmin_gates.get(), SILENCE)
     leaving_gate.set()
     done, _ = await asyncio.wait([staying_receive], timeout=within)
     error = done and staying_receive.exception()

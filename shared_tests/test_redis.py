@@ -125,13 +125,13 @@ def test_redis_restart_closes_sockets_then_new_ones_chat(
 
 @pytest.mark.before_part(5)
 @pytest.mark.repository
-def test_put_back_lifts_a_closing_socket_losing_anothers_message(stage, tmp_path):
+def test_one_reader_lifts_a_closing_socket_losing_anothers_message(stage, tmp_path):
     with start_redis(tmp_path / "redis") as redis_server:
         assert not closing_receiver_delivers(stage, redis_server, within=SILENCE)
 
 
 @pytest.mark.since_part(5)
-@pytest.mark.patched("CHAT_REDIS_PUT_BACK")
+@pytest.mark.patched("CHAT_REDIS_ONE_READER")
 def test_a_socket_closing_mid_receive_loses_no_message(stage, tmp_path):
     with start_redis(tmp_path / "redis") as redis_server:
         assert closing_receiver_delivers(stage, redis_server, within=PROMPT)

@@ -179,12 +179,13 @@ CHANNEL_GROUP_EXPIRY = 10
 # Beyond the tutorial: each layer is upstream's with a fix that needs its
 # private code, set apart in a module named for the project, with a tripwire
 # (shared_tests/test_upstream.py). =off in the environment names upstream's
-# own class instead. CHAT_REDIS_PUT_BACK: no message lost when a socket
-# closes mid-receive (chat/channels_redis_patches.py).
-CHAT_REDIS_PUT_BACK = os.environ.get("CHAT_REDIS_PUT_BACK") != "off"
+# own class instead. CHAT_REDIS_ONE_READER: one task takes from Redis what
+# waits for every socket of the process, faster, and no message is lost when
+# a socket closes mid-receive (chat/channels_redis_patches.py).
+CHAT_REDIS_ONE_READER = os.environ.get("CHAT_REDIS_ONE_READER") != "off"
 REDIS_LAYER = (
     "chat.channels_redis_patches.RedisChannelLayer"
-    if CHAT_REDIS_PUT_BACK
+    if CHAT_REDIS_ONE_READER
     else "channels_redis.core.RedisChannelLayer"
 )
 # Beyond the tutorial: CHAT_FAST_IN_MEMORY_LAYER, each delivery in constant
@@ -200,7 +201,7 @@ if REDIS_URL:
         "default": {
             # Beyond the tutorial: channels_redis's layer, without losing a
             # message when a socket closes (chat/channels_redis_patches.py),
-            # or channels_redis's own with CHAT_REDIS_PUT_BACK=off (above).
+            # or channels_redis's own with CHAT_REDIS_ONE_READER=off (above).
             "BACKEND": REDIS_LAYER,
             "CONFIG": {
                 "hosts": [
