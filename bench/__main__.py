@@ -19,7 +19,7 @@ from contextlib import ExitStack
 
 import psutil
 
-from bench.servers import BARE, CONFIGS
+from bench.servers import BARE, CONFIGS, REDIS_CEILING
 from harness.load import chat_burst, inbox_faults
 from harness.redis import start_redis
 from harness.servers import StageUrls
@@ -126,6 +126,7 @@ PART_5_VERSUS = {
     "part_5 daphne memory": "part_3 daphne memory",
     "part_5 daphne redis": "part_3 daphne redis",
     "part_5 uvicorn memory": "part_3 uvicorn memory",
+    "part_5 uvicorn redis": "part_3 uvicorn redis",
 }
 
 
@@ -138,16 +139,22 @@ def print_part_5_ratios(records):
         bare = by_key.get((BARE, clients))
         if not part_3 or not bare:
             continue
+        ceiling = by_key.get((REDIS_CEILING, clients)) if "redis" in config else None
         lines.append(
             f"{config:24} {clients:>4} "
             f"{record['deliveries_per_s'] / part_3['deliveries_per_s']:>9.1f}x "
             f"{record['deliveries_per_s'] / bare['deliveries_per_s']:>7.2f} "
-            f"{record['p99_ms'] / part_3['p99_ms']:>11.2f} {record['lost']:>6}"
+            + (
+                f"{record['deliveries_per_s'] / ceiling['deliveries_per_s']:>13.2f} "
+                if ceiling
+                else f"{'':>13} "
+            )
+            + f"{record['p99_ms'] / part_3['p99_ms']:>11.2f} {record['lost']:>6}"
         )
     if lines:
         header = (
             f"{'part 5':24} {'N':>4} {'x part 3':>10} {'x bare':>7} "
-            f"{'p99/part 3':>11} {'lost':>6}"
+            f"{'x bare redis':>13} {'p99/part 3':>11} {'lost':>6}"
         )
         print(f"\n{header}\n{'-' * len(header)}")
         print("\n".join(lines))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.servers import HOST, ServerProcess, free_port
+from harness.serving import uvicorn_command
 from harness.stages import BEYOND_PART, REPO, Stage, stage_folder
 
 # What the "no DB hop" variant appends to a copy of the stage's consumers.py.
@@ -42,7 +43,7 @@ class Config:
     name: str
     part: int | None  # None: the bare websockets server
     server: str  # "daphne" (the stage's runserver), "uvicorn" or "bare"
-    layer: str | None  # "memory" or "redis"; None for the bare server
+    layer: str | None  # "memory" or "redis"; for the bare server, None or "redis"
     variant: str | None = None  # "no-db-hop": see NO_DB_HOP
 
     def start(self, log_dir: Path, redis_url) -> ServerProcess:
@@ -59,16 +60,15 @@ class Config:
             command = [sys.executable, "manage.py", "runserver", f"{HOST}:{port}"]
             command.append("--noreload")
             folder = stage.folder
-        elif self.server == "uvicorn":
-            command = [
-                sys.executable, "-m", "uvicorn", "mysite.asgi:application",
-                "--host", "127.0.0.1", "--port", str(port),
-                "--ws", "wsproto", "--no-access-log", "--log-level", "warning",
-            ]  # fmt: skip
+        elif self.server == "uvicorn":  # as `make serve` runs it
+            command = [sys.executable, "-m", *uvicorn_command(port)]
+            command += ["--no-access-log", "--log-level", "warning"]
             folder = stage.folder
         else:
             command = [sys.executable, str(REPO / "bench/bare_server.py")]
             command += ["--port", str(port)]
+            if self.layer == "redis":
+                command += ["--redis", redis_url]
             folder, environment = REPO, None
         return ServerProcess(self.name, command, port, log_path, folder, environment)
 
@@ -84,6 +84,9 @@ CONFIGS = (
     Config("part_5 daphne memory", 5, "daphne", "memory"),
     Config("part_5 daphne redis", 5, "daphne", "redis"),
     Config("part_5 uvicorn memory", 5, "uvicorn", "memory"),
+    Config("part_5 uvicorn redis", 5, "uvicorn", "redis"),
+    Config("bare websockets redis", None, "bare", "redis"),
     Config("bare websockets", None, "bare", None),
 )
 BARE = CONFIGS[-1].name
+REDIS_CEILING = CONFIGS[-2].name
