@@ -6,6 +6,7 @@ PORT ?= 8000
 VENV := venv
 PY := $(abspath $(VENV))/bin/python
 READY := $(VENV)/.installed
+BENCH_READY := $(VENV)/.bench-installed
 # pytest-django would set up whatever project an exported one names, in every
 # run of the suite; the suite and the stages choose their own settings.
 unexport DJANGO_SETTINGS_MODULE
@@ -29,6 +30,11 @@ $(READY): requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+# The benchmark's chart needs more than a learner's install.
+$(BENCH_READY): bench/requirements.txt $(READY)
+	$(PY) -m pip install --quiet -r bench/requirements.txt
 	touch $@
 
 run: run-part-4 ## Run the finished tutorial (part 4) on http://127.0.0.1:8000/chat/.
@@ -71,7 +77,7 @@ check: $(READY) ## Check your own project as stage N: make check PART=2 PROJECT=
 screenshots: $(READY) ## Regenerate screenshots/ (what each stage shows in a browser).
 	$(PY) -m tools.screenshots
 
-bench: $(READY) ## Benchmark the stages against a bare websockets server; QUICK=1 for a small run.
+bench: $(BENCH_READY) ## Benchmark the stages against a bare websockets server; QUICK=1 for a small run.
 	$(PY) -m bench $(if $(QUICK),--quick)
 
 wheels: $(READY) ## Check that requirements.txt installs from wheels on every OS and Python (needs PyPI).
