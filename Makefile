@@ -15,7 +15,7 @@ unexport DJANGO_SETTINGS_MODULE
 WITH_TUTORIAL_REDIS = $(if $(filter 2 3 4,$*),$(PY) -m tools.redis --in part_$* --,cd part_$* &&)
 
 .DEFAULT_GOAL := help
-.PHONY: help run redis run-cluster serve test test-no-browser lint format clean check screenshots bench wheels
+.PHONY: help run redis run-cluster serve test test-matrix test-no-browser lint format clean check screenshots bench wheels
 
 help: ## List the targets.
 	@grep -hE '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -58,6 +58,9 @@ test: $(READY) ## Run every test of every stage, on both channel layers.
 	$(PY) -m tools.preflight
 	$(PY) -m pytest
 
+test-matrix: $(READY) ## Run every test on Django 5.2 (Python 3.11), then on Django 6.1 (newest Python 3.12+); SESSION=django61 for one.
+	$(PY) -m nox $(if $(SESSION),--session $(SESSION))
+
 test-part-%: $(READY) ## Run the tests against stage N (1-5) only.
 	$(PY) -m tools.preflight
 	$(PY) -m pytest --part $*
@@ -92,6 +95,6 @@ format: $(READY) ## Let ruff fix what it can and format the code.
 	$(PY) -m ruff format .
 
 clean: ## Remove the virtual environment, databases and test artifacts.
-	rm -rf $(VENV) test-artifacts .run .pytest_cache .ruff_cache
+	rm -rf $(VENV) .nox test-artifacts .run .pytest_cache .ruff_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +
 	rm -f part_*/db.sqlite3 part_*/db_test.sqlite3

@@ -1,11 +1,14 @@
-"""The requirements files: a learner's install holds nothing that only the
-benchmark needs."""
+"""The version matrix (noxfile.py, `make test-matrix`) and the requirements
+files it installs: they agree with each other, and a learner's install holds
+nothing that only the benchmark needs."""
 
 import ast
+import re
 
 import pytest
 from packaging.requirements import Requirement
 
+import noxfile
 from harness.stages import PARTS, REPO
 
 pytestmark = pytest.mark.repository
@@ -21,6 +24,39 @@ def pins(path):
         Requirement(line) for line in lines if line.strip() and not line.startswith("#")
     ]
     return {requirement.name.lower(): requirement for requirement in requirements}
+
+
+def django_version(path):
+    (specifier,) = pins(path)["django"].specifier
+    assert specifier.operator == "==", f"{path.name} pins Django exactly"
+    return specifier.version
+
+
+def test_each_session_installs_the_django_its_name_says():
+    for session, (_, requirements) in noxfile.MATRIX.items():
+        major, minor = re.fullmatch(r"django(\d)(\d)", session).groups()
+        assert django_version(REPO / requirements).startswith(f"{major}.{minor}."), (
+            f"session {session} installs {requirements}"
+        )
+
+
+def test_the_first_session_is_make_tests_and_every_requirements_file_has_one():
+    sessions = list(noxfile.MATRIX.values())
+    assert sessions[0] == ("3.11", LEARNERS_INSTALL.name)
+    assert f"-r {LEARNERS_INSTALL.name}" in (REPO / "Makefile").read_text()
+    installed = {requirements for _, requirements in sessions}
+    assert installed == {path.name for path in REPO.glob("requirements*.txt")}
+
+
+def test_the_other_sessions_pin_what_requirements_txt_pins_django_aside():
+    learners = pins(LEARNERS_INSTALL)
+    learners.pop("django")
+    for session, (_, requirements) in list(noxfile.MATRIX.items())[1:]:
+        own = pins(REPO / requirements)
+        own.pop("django")
+        assert {name: str(pin) for name, pin in own.items()} == {
+            name: str(pin) for name, pin in learners.items()
+        }, f"session {session}: {requirements} and {LEARNERS_INSTALL.name} differ"
 
 
 def imported_modules(folder):
