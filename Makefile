@@ -6,6 +6,7 @@ PORT ?= 8000
 VENV := venv
 PY := $(abspath $(VENV))/bin/python
 READY := $(VENV)/.installed
+BENCH_READY := $(VENV)/.bench-installed
 # pytest-django would set up whatever project an exported one names, in every
 # run of the suite; the suite and the stages choose their own settings.
 unexport DJANGO_SETTINGS_MODULE
@@ -14,7 +15,7 @@ unexport DJANGO_SETTINGS_MODULE
 WITH_TUTORIAL_REDIS = $(if $(filter 2 3 4,$*),$(PY) -m tools.redis --in part_$* --,cd part_$* &&)
 
 .DEFAULT_GOAL := help
-.PHONY: help run redis run-cluster serve test test-no-browser lint format clean check screenshots bench wheels
+.PHONY: help run redis run-cluster serve test test-matrix test-no-browser lint format clean check screenshots bench wheels
 
 help: ## List the targets.
 	@grep -hE '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -29,6 +30,11 @@ $(READY): requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+# The benchmark's chart needs more than a learner's install.
+$(BENCH_READY): bench/requirements.txt $(READY)
+	$(PY) -m pip install --quiet -r bench/requirements.txt
 	touch $@
 
 run: run-part-4 ## Run the finished tutorial (part 4) on http://127.0.0.1:8000/chat/.
@@ -52,6 +58,9 @@ test: $(READY) ## Run every test of every stage, on both channel layers.
 	$(PY) -m tools.preflight
 	$(PY) -m pytest
 
+test-matrix: $(READY) ## Run every test on Django 5.2 (Python 3.11), then on Django 6.1 (newest Python 3.12+); SESSION=django61 for one.
+	$(PY) -m nox $(if $(SESSION),--session $(SESSION))
+
 test-part-%: $(READY) ## Run the tests against stage N (1-5) only.
 	$(PY) -m tools.preflight
 	$(PY) -m pytest --part $*
@@ -71,7 +80,7 @@ check: $(READY) ## Check your own project as stage N: make check PART=2 PROJECT=
 screenshots: $(READY) ## Regenerate screenshots/ (what each stage shows in a browser).
 	$(PY) -m tools.screenshots
 
-bench: $(READY) ## Benchmark the stages against a bare websockets server; QUICK=1 for a small run.
+bench: $(BENCH_READY) ## Benchmark the stages against a bare websockets server; QUICK=1 for a small run.
 	$(PY) -m bench $(if $(QUICK),--quick)
 
 wheels: $(READY) ## Check that requirements.txt installs from wheels on every OS and Python (needs PyPI).
@@ -86,6 +95,6 @@ format: $(READY) ## Let ruff fix what it can and format the code.
 	$(PY) -m ruff format .
 
 clean: ## Remove the virtual environment, databases and test artifacts.
-	rm -rf $(VENV) test-artifacts .run .pytest_cache .ruff_cache
+	rm -rf $(VENV) .nox test-artifacts .run .pytest_cache .ruff_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +
 	rm -f part_*/db.sqlite3 part_*/db_test.sqlite3

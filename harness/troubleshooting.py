@@ -91,7 +91,8 @@ PROBLEMS = (
     ),
     Problem(
         "daphne-not-installed",
-        r"^Starting development server at",
+        # Django's own runserver: "Starting WSGI development server" from 6.1 on.
+        r"^Starting (?:WSGI )?development server at",
         "runserver started Django's plain WSGI server, not ASGI/Daphne, so every "
         "WebSocket gets a 404: put 'daphne' in INSTALLED_APPS, above "
         "django.contrib.staticfiles.",

@@ -21,7 +21,7 @@ from packaging.markers import Marker
 
 from harness.stages import REPO
 
-PYTHONS = ("3.11", "3.12", "3.13", "3.14")
+PYTHONS = ("3.11", "3.12", "3.13", "3.14", "3.15")
 # Each system: the wheel tags pip on it accepts (a current Debian or Ubuntu
 # for Linux, macOS 14 and 13), and its environment markers.
 MANYLINUX = ("manylinux_2_28_{}", "manylinux_2_17_{}", "manylinux2014_{}")
