@@ -14,7 +14,7 @@ unexport DJANGO_SETTINGS_MODULE
 WITH_TUTORIAL_REDIS = $(if $(filter 2 3 4,$*),$(PY) -m tools.redis --in part_$* --,cd part_$* &&)
 
 .DEFAULT_GOAL := help
-.PHONY: help run redis run-cluster serve test test-no-browser lint format clean check screenshots bench wheels
+.PHONY: help run redis run-cluster serve test test-no-browser lint format clean compare check screenshots bench wheels
 
 help: ## List the targets.
 	@grep -hE '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -62,6 +62,10 @@ test-no-browser: $(READY) ## Run every test that needs no browser.
 
 diff-part-%: ## Show the code that stage N (2-5) changes in stage N-1 (READMEs aside).
 	@diff -ruN --exclude=__pycache__ --exclude='*.sqlite3' --exclude='.*_cache' --exclude=README.md part_$(shell expr $* - 1) part_$* || [ $$? -eq 1 ]
+
+compare: $(READY) ## Compare your own folder with stage N, as code: make compare PART=2 PROJECT=path/to/mysite-folder.
+	@test -n "$(PART)" -a -n "$(PROJECT)" || { echo "usage: make compare PART=N PROJECT=path/to/the/folder/with/manage.py"; exit 2; }
+	@$(PY) -m tools.compare --part $(PART) "$(abspath $(PROJECT))" || [ $$? -eq 1 ]
 
 check: $(READY) ## Check your own project as stage N: make check PART=2 PROJECT=path/to/mysite-folder.
 	@test -n "$(PART)" -a -n "$(PROJECT)" || { echo "usage: make check PART=N PROJECT=path/to/the/folder/with/manage.py"; exit 2; }
