@@ -67,10 +67,14 @@ compare: $(READY) ## Compare your own folder with stage N, as code: make compare
 	@test -n "$(PART)" -a -n "$(PROJECT)" || { echo "usage: make compare PART=N PROJECT=path/to/the/folder/with/manage.py"; exit 2; }
 	@$(PY) -m tools.compare --part $(PART) "$(abspath $(PROJECT))" || [ $$? -eq 1 ]
 
-check: $(READY) ## Check your own project as stage N: make check PART=2 PROJECT=path/to/mysite-folder.
-	@test -n "$(PART)" -a -n "$(PROJECT)" || { echo "usage: make check PART=N PROJECT=path/to/the/folder/with/manage.py"; exit 2; }
+# make check PYTHON=path runs the learner's project with their own interpreter
+# (PYTHON given on the command line; the one that makes venv/ is the default).
+LEARNERS_PYTHON = $(if $(filter command line,$(origin PYTHON)),--python="$(PYTHON)")
+
+check: $(READY) ## Check your own project as stage N: make check PART=2 PROJECT=path/to/mysite-folder [PYTHON=its/venv/bin/python].
+	@test -n "$(PART)" -a -n "$(PROJECT)" || { echo "usage: make check PART=N PROJECT=path/to/the/folder/with/manage.py [PYTHON=path/to/its/python]"; exit 2; }
 	@$(PY) -m tools.preflight --skip nginx
-	$(PY) -m pytest -q --tb=no -p no:cacheprovider -n 0 --part=$(PART) --project="$(abspath $(PROJECT))"
+	$(PY) -m pytest -q --tb=no -p no:cacheprovider -n 0 --part=$(PART) --project="$(abspath $(PROJECT))" $(LEARNERS_PYTHON)
 
 screenshots: $(READY) ## Regenerate screenshots/ (what each stage shows in a browser).
 	$(PY) -m tools.screenshots
