@@ -28,6 +28,7 @@ from harness.stages import (
 )
 from harness.waiting import SUBPROCESS
 from shared_tests.environments import python_without
+from shared_tests.logs import said
 from shared_tests.mistakes import (
     A_ROOM,
     CATALOGUE,
@@ -73,11 +74,6 @@ def linked_anchors(output):
 def verdict(output):
     """The output from the verdict's first line on."""
     return output[output.index("Your project, checked as part") :]
-
-
-def said(output):
-    """The output with its lines unwrapped: what it says, whatever the width."""
-    return " ".join(output.split())
 
 
 # The stages' own tests prove each stage passes every check; here the check

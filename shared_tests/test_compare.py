@@ -19,6 +19,7 @@ from harness.stages import REPO, TUTORIAL_PARTS
 from harness.tutorial import SETTINGS
 from harness.waiting import SUBPROCESS
 from shared_tests.learner_projects import STARTPROJECT, generated_here, learner_project
+from shared_tests.logs import said
 from shared_tests.mistakes import BY_ANCHOR, CATALOGUE, broken_copy
 
 pytestmark = pytest.mark.repository
@@ -36,11 +37,6 @@ def compare(project, part):
     )
     assert not result.stderr, result.stderr
     return result.returncode, result.stdout
-
-
-def said(output):
-    """The output with its lines unwrapped: what it says, whatever the width."""
-    return " ".join(output.split())
 
 
 def files_shown(output):
