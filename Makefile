@@ -15,7 +15,7 @@ unexport DJANGO_SETTINGS_MODULE
 WITH_TUTORIAL_REDIS = $(if $(filter 2 3 4,$*),$(PY) -m tools.redis --in part_$* --,cd part_$* &&)
 
 .DEFAULT_GOAL := help
-.PHONY: help run redis run-cluster serve test test-matrix test-no-browser lint format clean check screenshots bench wheels
+.PHONY: help run redis run-cluster serve test test-matrix test-no-browser lint format clean compare check screenshots bench wheels
 
 help: ## List the targets.
 	@grep -hE '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -72,10 +72,18 @@ test-no-browser: $(READY) ## Run every test that needs no browser.
 diff-part-%: ## Show the code that stage N (2-5) changes in stage N-1 (READMEs aside).
 	@diff -ruN --exclude=__pycache__ --exclude='*.sqlite3' --exclude='.*_cache' --exclude=README.md part_$(shell expr $* - 1) part_$* || [ $$? -eq 1 ]
 
-check: $(READY) ## Check your own project as stage N: make check PART=2 PROJECT=path/to/mysite-folder.
-	@test -n "$(PART)" -a -n "$(PROJECT)" || { echo "usage: make check PART=N PROJECT=path/to/the/folder/with/manage.py"; exit 2; }
+compare: $(READY) ## Compare your own folder with stage N, as code: make compare PART=2 PROJECT=path/to/mysite-folder.
+	@test -n "$(PART)" -a -n "$(PROJECT)" || { echo "usage: make compare PART=N PROJECT=path/to/the/folder/with/manage.py"; exit 2; }
+	@$(PY) -m tools.compare --part $(PART) "$(abspath $(PROJECT))" || [ $$? -eq 1 ]
+
+# make check PYTHON=path runs the learner's project with their own interpreter
+# (PYTHON given on the command line; the one that makes venv/ is the default).
+LEARNERS_PYTHON = $(if $(filter command line,$(origin PYTHON)),--python="$(PYTHON)")
+
+check: $(READY) ## Check your own project as stage N: make check PART=2 PROJECT=path/to/mysite-folder [PYTHON=its/venv/bin/python].
+	@test -n "$(PART)" -a -n "$(PROJECT)" || { echo "usage: make check PART=N PROJECT=path/to/the/folder/with/manage.py [PYTHON=path/to/its/python]"; exit 2; }
 	@$(PY) -m tools.preflight --skip nginx
-	$(PY) -m pytest -q --tb=no -p no:cacheprovider -n 0 --part=$(PART) --project="$(abspath $(PROJECT))"
+	$(PY) -m pytest -q --tb=no -p no:cacheprovider -n 0 --part=$(PART) --project="$(abspath $(PROJECT))" $(LEARNERS_PYTHON)
 
 screenshots: $(READY) ## Regenerate screenshots/ (what each stage shows in a browser).
 	$(PY) -m tools.screenshots

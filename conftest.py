@@ -33,6 +33,12 @@ def pytest_addoption(parser):
         help="check your own project (the folder holding manage.py) as the part "
         "given by --part, with its own settings",
     )
+    group.addoption(
+        "--python",
+        metavar="PATH",
+        help="with --project: run your project with this Python and its packages "
+        "(default: this repository's)",
+    )
 
 
 def pytest_xdist_auto_num_workers(config):
@@ -50,3 +56,7 @@ def pytest_configure(config):
         config.option.timeout = TEST_TIMEOUT
     if config.getoption("project") is not None:
         config.pluginmanager.import_plugin("tools.check.plugin")
+    elif config.getoption("python") is not None:
+        raise pytest.UsageError(
+            "--python is for --project: the Python your project runs with"
+        )

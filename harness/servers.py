@@ -176,7 +176,8 @@ def start_stage(stage, log_path: Path, redis_url=None, port=None) -> StageServer
             lambda free: start_stage(stage, log_path, redis_url, free)
         )
     # --noreload: one process, so stopping it leaves no child behind.
-    command = [sys.executable, "manage.py", "runserver", f"{HOST}:{port}", "--noreload"]
+    python, address = stage.interpreter, f"{HOST}:{port}"
+    command = [python, "manage.py", "runserver", address, "--noreload"]
     return StageServer(
         f"{stage.folder.name} (runserver)",
         command,

@@ -1,6 +1,7 @@
 """The stage folders, and how the suite runs one on the channel layer it chooses."""
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +26,17 @@ class Stage:
     layer: str = "memory"
     project: Path | None = None  # `make check`: a learner's own folder
     copy: Path | None = None  # a copy of the stage, run just as the stage is
+    python: str | None = None  # `make check PYTHON=`: the learner's interpreter
 
     @property
     def folder(self) -> Path:
         return self.project or self.copy or stage_folder(self.part)
+
+    @property
+    def interpreter(self) -> str:
+        """The Python its manage.py runs with: the learner's own when given,
+        else this repository's."""
+        return self.python or sys.executable
 
     @property
     def has_layer(self) -> bool:
@@ -65,11 +73,11 @@ class Stage:
         return f"part_{self.part}-{self.layer}"
 
 
-def stages(parts=PARTS, layers=LAYERS, project=None):
+def stages(parts=PARTS, layers=LAYERS, project=None, python=None):
     """Every (part, layer) pair among the parts and layers asked for."""
     for part in parts:
         if project:
-            yield Stage(part, OWN_SETTINGS, project)
+            yield Stage(part, OWN_SETTINGS, project, python=python)
         elif part < FIRST_PART_WITH_LAYER:
             yield Stage(part)
         else:

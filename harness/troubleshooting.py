@@ -168,7 +168,8 @@ PROBLEMS = (
         "channel-layer-backend-not-importable",
         r"Cannot import BACKEND (?P<backend>'[^']*')",
         "CHANNEL_LAYERS names the BACKEND {backend}, which does not import: "
-        "check its spelling, and that channels-redis is installed.",
+        "check its spelling, and that channels-redis is installed in the Python "
+        "that runs your project.",
     ),
     Problem(
         "redis-not-running",
@@ -270,11 +271,12 @@ def origin_evidence(origin):
     return NO_ORIGIN if origin is None else f"The client sent Origin: {origin}"
 
 
-VERSIONS_SCRIPT = """
-import json
+PACKAGES = ("django", "channels", "daphne", "channels-redis")
+VERSIONS_SCRIPT = f"""
+import json, platform
 from importlib.metadata import PackageNotFoundError, version
-found = {}
-for name in ("django", "channels", "daphne", "channels-redis"):
+found = {{"python": platform.python_version()}}
+for name in {PACKAGES!r}:
     try:
         found[name] = version(name)
     except PackageNotFoundError:
@@ -283,9 +285,9 @@ print(json.dumps(found))
 """
 
 
-def installed_versions(env=None, cwd=None, python=sys.executable):
-    """The versions the project's Python finds, as evidence lines: one line
-    naming them, and one more when they are not the tutorial's."""
+def find_versions(env=None, cwd=None, python=sys.executable):
+    """{"python": "3.11.2", "django": "5.2.19", ...} as the project's Python
+    finds them (None: not installed); {"unknown": why} if it cannot say."""
     try:
         output = subprocess.run(
             [python, "-c", VERSIONS_SCRIPT],
@@ -296,13 +298,25 @@ def installed_versions(env=None, cwd=None, python=sys.executable):
             check=True,
             timeout=60,
         ).stdout
-        found = json.loads(output)
+        return json.loads(output)
     except (OSError, subprocess.SubprocessError, ValueError) as error:
-        return f"Installed: unknown ({error})"
-    named = ", ".join(f"{name} {found[name] or '(not installed)'}" for name in found)
+        return {"unknown": str(error)}
+
+
+def installed_versions(env=None, cwd=None, python=sys.executable):
+    """The versions the project's Python finds, as evidence lines."""
+    return versions_evidence(find_versions(env, cwd, python))
+
+
+def versions_evidence(found):
+    """One line naming the versions found, and one more when they are not
+    the tutorial's."""
+    if "unknown" in found:
+        return f"Installed: unknown ({found['unknown']})"
+    named = ", ".join(f"{name} {found[name] or '(not installed)'}" for name in PACKAGES)
     lines = [f"Installed: {named}"]
     wrong = [
-        f"{name} {found[name] or '(not installed)'}"
+        f"{name} {found[name]}" if found[name] else f"no {name}"
         for name, major in TUTORIAL_MAJORS.items()
         if major_version(found[name]) != major
     ]

@@ -63,7 +63,8 @@ def pytest_generate_tests(metafunc):
     """Every stage test is generated for every stage; selection comes later."""
     if "stage" in metafunc.fixturenames:
         project = metafunc.config.getoption("project")
-        every_stage = list(stages(project=project))
+        python = metafunc.config.getoption("python")
+        every_stage = list(stages(project=project, python=python))
         metafunc.parametrize("stage", every_stage, ids=str, scope="session")
 
 

@@ -27,7 +27,15 @@ from harness.stages import (
     Stage,
 )
 from harness.waiting import SUBPROCESS
-from shared_tests.mistakes import A_ROOM, CATALOGUE, broken_copy, environment
+from shared_tests.environments import python_without
+from shared_tests.logs import said
+from shared_tests.mistakes import (
+    A_ROOM,
+    CATALOGUE,
+    IN_MEMORY_LAYER,
+    broken_copy,
+    environment,
+)
 
 # A check of a project whose layer is the tutorial's Redis provides Redis on
 # 6379, as shared_tests/test_tools.py's do: one worker at a time may hold that port.
@@ -104,6 +112,8 @@ def test_a_copy_of_each_stage_passes_and_is_left_as_it_was(tmp_path, part, selec
     )
     assert "lifts" not in verdict(output), "tests about this repository do not run"
     assert snapshot(project) == before, "the check wrote into the project"
+    assert "Run with this repository's " in verdict(output), "the versions it found"
+    assert "Channels 4.3.2, Daphne 4.2.3" in said(verdict(output))
 
 
 def mistake_case(mistake):
@@ -141,20 +151,83 @@ def test_a_broken_copy_fails_and_names_its_entry_first(tmp_path, mistake):
         assert "no check ran" in shown or "none of the checks" in shown, shown
 
 
-def test_a_failure_no_entry_matches_is_said_so(tmp_path):
-    # The consumer answers with another key: the room gets the wrong JSON, the
-    # server logs nothing wrong, and no entry claims it.
+# A consumer that answers with another key, or with text that is not JSON:
+# the server logs nothing wrong and no entry claims it. The verdict says what
+# the server sent and what the page or the client expected, in plain words.
+ANOTHER_KEY = 'json.dumps({"text": message})'
+NOT_JSON = "message"
+AFTER_HELLO = 'after a client of room "json" sent {"message": "hello"}: '
+NO_ENTRY = [
+    pytest.param(
+        ANOTHER_KEY,
+        A_ROOM,
+        'your server sent {"text": "hello"} ' + AFTER_HELLO + "the room page shows the "
+        '"message" of each frame (data.message), so it expected {"message": "hello"}.',
+        id="another-key",
+    ),
+    pytest.param(
+        NOT_JSON,
+        A_ROOM,
+        "your server sent the text 'hello' " + AFTER_HELLO + "that is not JSON, and "
+        'the room page reads every frame as JSON, so it expected {"message": "hello"}.',
+        id="not-json",
+    ),
+    pytest.param(
+        ANOTHER_KEY,
+        "everyone_in_the_room_sees_every_message_in_order",
+        "the room page wrote 'undefined' in #chat-log where each message should be: "
+        'it shows the "message" of every frame your server sends (data.message), '
+        "and your server's frames have none",
+        id="another-key-in-the-page",
+    ),
+]
+
+
+@pytest.mark.parametrize(("sends", "selection", "in_plain_words"), NO_ENTRY)
+def test_a_failure_no_entry_matches_is_said_in_plain_words(
+    tmp_path, sends, selection, in_plain_words
+):
     project = copy_stage(2, tmp_path)
-    edit(
-        project,
-        "chat/consumers.py",
-        'json.dumps({"message": message})',
-        'json.dumps({"text": message})',
-    )
-    code, output = check(project, 2, "-x", "-k", A_ROOM)
+    edit(project, *IN_MEMORY_LAYER)  # no Redis needed to see it
+    edit(project, "chat/consumers.py", 'json.dumps({"message": message})', sends)
+    code, output = check(project, 2, "-x", "-k", selection)
     assert code == 1, output
     assert linked_anchors(output) == [], output
     assert "No entry of TROUBLESHOOTING.md matches what your server did" in output
+    assert f"Why: {in_plain_words}" in said(verdict(output)), output
+    assert "assert " not in verdict(output), "never the check's bare exception"
+    assert "Expecting value" not in verdict(output)
+
+
+# `make check PYTHON=`: the learner's own environment, with a package missing
+# as a learner leaves it out (shared_tests/environments.py makes it offline).
+
+
+def test_a_python_without_daphne_is_found_out_before_any_check(tmp_path):
+    project = copy_stage(1, tmp_path)
+    python = python_without(["daphne"], tmp_path / "venv")
+    before = snapshot(project)
+    code, output = check(project, 1, f"--python={python}")
+    assert code == 1, output
+    shown = said(verdict(output))
+    assert f"Run with {python} (Python " in shown
+    assert "Channels 4.3.2, Daphne not installed" in shown
+    assert "Your server did not start, so none of the checks of part 1 ran" in shown
+    assert "the Python that runs your project has no daphne" in shown
+    assert linked_anchors(output) == ["installed-versions"], output
+    assert snapshot(project) == before
+
+
+@NEEDS_6379  # the tutorial's Redis layer, whose channels_redis is missing
+def test_a_python_without_channels_redis_fails_where_the_layer_is_first_used(tmp_path):
+    project = copy_stage(2, tmp_path)
+    python = python_without(["channels-redis"], tmp_path / "venv")
+    code, output = check(project, 2, f"--python={python}", "-x", "-k", A_ROOM)
+    assert code == 1, output
+    assert "Daphne 4.2.3, channels_redis not installed" in said(verdict(output))
+    assert linked_anchors(output) == ["channel-layer-backend-not-importable"] * 2, (
+        output
+    )
 
 
 def test_the_check_needs_one_part_and_a_project_folder(tmp_path):
@@ -165,3 +238,6 @@ def test_the_check_needs_one_part_and_a_project_folder(tmp_path):
     code, output = check(tmp_path, 1)
     assert code == 4
     assert "has no manage.py" in output
+    code, output = check(project, 1, f"--python={tmp_path / 'no-python'}")
+    assert code == 4
+    assert "does not run" in output

@@ -17,7 +17,15 @@ from harness.stages import (
     Stage,
     stage_folder,
 )
+from harness.tutorial import (
+    DEPARTURES,
+    EDITED_IN_PLACE,
+    SETTINGS,
+    WRITTEN_WHOLE,
+    section_at,
+)
 from harness.waiting import SUBPROCESS
+from shared_tests.learner_projects import STARTPROJECT, docstring, removed
 
 MARK = "Beyond the tutorial"
 
@@ -59,8 +67,12 @@ STEPS = {
     },
 }
 # Where part 4 departs from the tutorial, as its README lists: the browser it
-# starts and the test database's file name.
-PART_4_DEVIATIONS = {"chat/tests.py": 1, "mysite/settings.py": 1}
+# starts and the test database's file name, one marked place each.
+PART_4_DEVIATIONS = {departure.file: 1 for departure in DEPARTURES}
+# What Django 5.2's startproject and startapp write (the version pinned).
+DJANGO_5_2 = next(
+    files for version, files in STARTPROJECT.items() if version.startswith("5.2.")
+)
 
 
 def git_files(*paths):
@@ -106,6 +118,42 @@ def test_the_tutorial_stages_mark_only_part_4s_allowed_deviations(part):
         if MARK in text and name != "README.md"
     }
     assert marked == (PART_4_DEVIATIONS if part == 4 else {})
+
+
+def test_each_departure_is_in_part_4_once():
+    for departure in DEPARTURES:
+        assert stage_files(4)[departure.file].count(departure.stage) == 1, departure
+
+
+def ruff_format(source):
+    return subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "-"],
+        input=source,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=SUBPROCESS,
+    ).stdout
+
+
+@pytest.mark.parametrize("part", TUTORIAL_PARTS)
+def test_every_file_comes_from_the_tutorial_or_from_django_5_2s_startproject(part):
+    """Each file is one the tutorial gives by that part (harness/tutorial.py
+    names its section), one it has the learner edit, keeping what
+    startproject wrote around the edit (the module docstring), or one it
+    never touches, as startproject or startapp wrote it (formatted)."""
+    for name, text in stage_files(part).items():
+        if name == "README.md" or name == SETTINGS:
+            continue
+        if name in WRITTEN_WHOLE:
+            assert section_at(part, WRITTEN_WHOLE[name]), (
+                f"part_{part}/{name} comes later"
+            )
+        elif name in EDITED_IN_PLACE:
+            assert text.startswith(ruff_format(docstring(DJANGO_5_2[name]))), name
+        else:
+            assert not removed(name), f"part 1 has the learner delete {name}"
+            assert text == ruff_format(DJANGO_5_2[name]), f"part_{part}/{name}"
 
 
 def test_every_change_part_5_makes_is_marked():
@@ -288,12 +336,9 @@ def test_a_test_database_of_its_own_lifts_the_tutorial_deleting_the_development_
     tmp_path,
 ):
     project = copy_stage(4, tmp_path)
-    edit(
-        project,
-        "mysite/settings.py",
-        'BASE_DIR / "db_test.sqlite3"',
-        'BASE_DIR / "db.sqlite3"',
-    )
+    (departure,) = [each for each in DEPARTURES if each.file == SETTINGS]
+    # The test database's name as the tutorial has it.
+    edit(project, SETTINGS, departure.stage, departure.tutorial)
     (project / "db.sqlite3").write_bytes(b"")
     # One of the tutorial's two tests is enough to create the test database,
     # and to delete it.

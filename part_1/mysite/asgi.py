@@ -1,4 +1,12 @@
-# mysite/asgi.py
+"""
+ASGI config for mysite project.
+
+It exposes the ASGI callable as a module-level variable named ``application``.
+
+For more information on this file, see
+https://docs.djangoproject.com/en/5.2/howto/deployment/asgi/
+"""
+
 import os
 
 from channels.routing import ProtocolTypeRouter

@@ -1,5 +1,6 @@
 """Naming what went wrong: the entry of TROUBLESHOOTING.md whose symptom the
-evidence matches (harness/troubleshooting.py), or none, which is said."""
+evidence matches (harness/troubleshooting.py), or, when none does, what the
+server did, in plain words (plain_words.py)."""
 
 import re
 import time
@@ -7,30 +8,11 @@ from contextlib import suppress
 
 from harness.troubleshooting import first_problem
 from harness.waiting import wait_for
+from tools.check.plain_words import in_plain_words
 from tools.check.state import Failure, Startup
 
 SERVER_FAILED = re.compile(r"^Traceback|was never awaited", re.MULTILINE)
 DAPHNE_LOOKS_EVERY = 1.0  # seconds: Daphne's application_checker
-
-# A failure that no entry matches is still said in the learner's terms when
-# the check's own message is about the page.
-PAGE_FAILURES = (
-    (
-        r"never opened its WebSocket",
-        "the room page never opened its WebSocket to /ws/chat/<room>/: does "
-        "its script open ws://<host>/ws/chat/<room>/?",
-    ),
-    (
-        r"Unable to locate element.*#(?P<id>[\w-]+)",
-        "the page has no element with id '{id}': compare your template with "
-        "the tutorial's (the checks find elements by these ids).",
-    ),
-    (
-        r"did not go to /chat/",
-        "the index page did not go to /chat/<room>/: check its script and the "
-        "room URL in chat/urls.py.",
-    ),
-)
 
 
 def startup_problem(findings, part) -> Startup | None:
@@ -64,28 +46,21 @@ def last_lines(text, count=3):
     return lines[-count:]
 
 
-def describe(name, excinfo, log) -> Failure:
+def describe(name, excinfo, log, exchanges) -> Failure:
     """The failure in the learner's terms: the entry its evidence matches, or
-    what the check saw when none does."""
+    what the server did, from what the check's clients saw (exchanges)."""
     message = first_line(excinfo)
     found = first_problem(f"{excinfo.exconly()}\n{message}", log)
     if found:
         problem, sentence = found
-        return Failure(name, message, problem.anchor, sentence)
-    for pattern, sentence in PAGE_FAILURES:
-        match = re.search(pattern, str(excinfo.value))
-        if match:
-            return Failure(name, message, None, sentence.format(**match.groupdict()))
-    return Failure(name, message, None, sentence_of(message))
+        return Failure(name, message, problem.anchor, sentence, problem.anchor)
+    kind, sentence = in_plain_words(excinfo, exchanges)
+    return Failure(name, message, None, sentence, kind)
 
 
 def first_line(excinfo):
     message = re.sub(r"^Message: ", "", str(excinfo.value).strip())
     return message.splitlines()[0] if message else excinfo.typename
-
-
-def sentence_of(message):
-    return message if message.endswith(".") else f"{message}."
 
 
 def known_mistake_logged(state):

@@ -11,15 +11,18 @@ verdict (verdict.py) is written last, and the folder is left as it was.
 """
 
 import os
+import shutil
+import subprocess
 import traceback
 from functools import partial
 from pathlib import Path
 
 import pytest
 
+from harness.clients import EXCHANGES
 from harness.redis import tutorial_redis
 from harness.stages import FIRST_PART_WITH_LAYER, OWN_SETTINGS, Stage
-from harness.waiting import GIVE_UP_WATCHERS
+from harness.waiting import GIVE_UP_WATCHERS, SUBPROCESS
 from tools.check.diagnosis import describe, known_mistake_logged, startup_problem
 from tools.check.project import leave_as_found, look_at_project
 from tools.check.state import STATE, CheckState
@@ -50,13 +53,32 @@ def pytest_configure(config):
             "mysite/ and chat/"
         )
     config.option.project = project
+    python = config.getoption("python")
+    if python is not None:
+        config.option.python = python = learners_python(python)
     # The servers inherit these: no __pycache__ is written into the project,
     # and an un-awaited layer call is logged.
     os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
     os.environ["PYTHONWARNINGS"] = ",".join(
         filter(None, [os.environ.get("PYTHONWARNINGS"), UNAWAITED_COROUTINES])
     )
-    config.stash[STATE] = CheckState.begin(project, parts[0])
+    config.stash[STATE] = CheckState.begin(project, parts[0], python)
+
+
+def learners_python(given):
+    """The learner's interpreter, as a path that runs: a bare name is looked
+    up on PATH. A virtual environment's python is a link that must not be
+    resolved (its packages are found from where the link lies)."""
+    path = given if os.path.dirname(given) else shutil.which(given)
+    path = os.path.abspath(os.path.expanduser(path or given))
+    try:
+        subprocess.run([path, "-c", "import sys"], check=True, timeout=SUBPROCESS)
+    except (OSError, subprocess.SubprocessError) as error:
+        raise pytest.UsageError(
+            f"PYTHON={given} does not run ({error}): give the python of the "
+            "environment you run your project with, e.g. ~/code/mysite/venv/bin/python"
+        ) from None
+    return path
 
 
 @pytest.hookimpl(trylast=True)
@@ -67,9 +89,10 @@ def pytest_sessionstart(session):
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.reportchars = ""  # the verdict replaces pytest's summary
-    stage = Stage(state.part, OWN_SETTINGS, state.project)
+    stage = Stage(state.part, OWN_SETTINGS, state.project, python=state.python)
     log_path = state.report.with_suffix(".runserver.log")
     findings = look_at_project(stage, log_path)
+    state.found = findings.found
     state.uses_redis = findings.settings.get("redis", True)
     state.write_report(
         "versions, and runserver's start",
@@ -127,6 +150,7 @@ def the_tutorials_redis(request, tmp_path_factory):
 def pytest_runtest_setup(item):
     state = item.config.stash[STATE]
     state.log_start = len(state.server.log()) if state.server else 0
+    EXCHANGES.clear()  # what this check's clients see, for the diagnosis
 
 
 @pytest.hookimpl(wrapper=True)
@@ -136,7 +160,7 @@ def pytest_runtest_makereport(item, call):
     name = item.originalname.removeprefix("test_").replace("_", " ")
     if report.failed and call.excinfo is not None:
         log = state.server_log()
-        state.failures.append(describe(name, call.excinfo, log))
+        state.failures.append(describe(name, call.excinfo, log, list(EXCHANGES)))
         state.write_report(
             f"FAILED {item.nodeid} ({call.when})",
             "".join(traceback.format_exception(call.excinfo.value))

@@ -1,15 +1,14 @@
 """Looking at the learner's project before any check: which versions its
-Python has, what its settings say, whether its ASGI module imports on its own
+Python has (this repository's, or the learner's own: `make check PYTHON=`), what its settings say, whether its ASGI module imports on its own
 (as daphne or uvicorn import it), and its runserver, started once."""
 
 import json
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from harness.servers import start_stage
-from harness.troubleshooting import installed_versions
+from harness.troubleshooting import find_versions, versions_evidence
 from harness.waiting import SUBPROCESS
 
 LOOK_SCRIPT = """
@@ -31,7 +30,8 @@ if asgi:
 
 @dataclass
 class Findings:
-    versions: str  # installed_versions' lines
+    found: dict  # find_versions': {"python": ..., "django": ..., ...}
+    versions: str  # the same as evidence lines (versions_evidence)
     settings: dict  # {"redis": ..., "asgi_module": ...}; {} if they do not import
     asgi_import_error: str  # "" when the ASGI module imports on its own
     server: object  # the runserver, listening; None when it did not start
@@ -42,12 +42,15 @@ def look_at_project(stage, log_path) -> Findings:
     """Every look at once: each is a Python process that imports Django, and
     the check starts when all have answered."""
     with ThreadPoolExecutor(3) as pool:
-        versions = pool.submit(installed_versions, stage.environment(), stage.folder)
+        versions = pool.submit(
+            find_versions, stage.environment(), stage.folder, stage.interpreter
+        )
         settings = pool.submit(read_settings, stage)
         server = pool.submit(start_runserver, stage, log_path)
         (facts, import_error) = settings.result()
         return Findings(
             versions.result(),
+            versions_evidence(versions.result()),
             facts,
             import_error,
             server.result(),
@@ -60,7 +63,7 @@ def read_settings(stage):
     CHANNEL_LAYERS use Redis? which is its ASGI module?), then imports that
     ASGI module alone: those facts, and the import's error output."""
     result = subprocess.run(
-        [sys.executable, "-c", LOOK_SCRIPT],
+        [stage.interpreter, "-c", LOOK_SCRIPT],
         cwd=stage.folder,
         env=stage.environment(),
         capture_output=True,

@@ -20,6 +20,7 @@ class Failure:
     message: str  # the failure's first line
     anchor: str | None  # the entry of TROUBLESHOOTING.md it matches, if any
     sentence: str  # one sentence for the learner
+    kind: str  # what failures told once share: the entry, or what the server did
 
 
 @dataclass
@@ -36,8 +37,10 @@ class Startup:
 class CheckState:
     project: Path
     part: int
+    python: str | None  # the learner's interpreter (PYTHON=), None: this repository's
     report: Path  # the details file the verdict names
     files_before: set[Path]  # the project's files, to leave it as it was
+    found: dict = field(default_factory=dict)  # the versions its Python has
     server: object = None  # the project's runserver, once it started well
     startup: Startup | None = None  # set when the project cannot be checked
     uses_redis: bool = True  # do its CHANNEL_LAYERS name Redis?
@@ -46,11 +49,12 @@ class CheckState:
     passed: list[str] = field(default_factory=list)
 
     @classmethod
-    def begin(cls, project: Path, part: int) -> "CheckState":
+    def begin(cls, project: Path, part: int, python: str | None) -> "CheckState":
         REPORTS.mkdir(parents=True, exist_ok=True)
         report = REPORTS / f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
-        report.write_text(f"make check PART={part} PROJECT={project}\n")
-        return cls(project, part, report, set(project.rglob("*")))
+        command = f"make check PART={part} PROJECT={project}"
+        report.write_text(command + (f" PYTHON={python}\n" if python else "\n"))
+        return cls(project, part, python, report, set(project.rglob("*")))
 
     def write_report(self, title: str, text: str):
         with open(self.report, "a") as report:

@@ -2,9 +2,16 @@
 that passed, each failure with one sentence and the entry to read, and the
 file where the tracebacks and the server's log went."""
 
+import sys
 import textwrap
 
 from harness.stages import REPO
+from harness.troubleshooting import PACKAGES
+
+# The packages as their projects write their names.
+NAMES = dict(
+    zip(PACKAGES, ("Django", "Channels", "Daphne", "channels_redis"), strict=True)
+)
 
 
 def write_verdict(write, state):
@@ -12,6 +19,8 @@ def write_verdict(write, state):
     shown = report.relative_to(REPO) if report.is_relative_to(REPO) else report
     write("")
     write(f"Your project, checked as part {state.part}: {state.project}")
+    if state.found:
+        write(wrap(versions_line(state.python, state.found)))
     if state.startup is not None:
         startup_verdict(write, state.startup, shown)
         return
@@ -36,7 +45,7 @@ def write_verdict(write, state):
         )
         return
     write(f"Failed {len(failed_names)}:")
-    for (anchor, sentence), names in group(state.failures).items():
+    for (anchor, sentence), names in group(state.failures):
         write(wrap("; ".join(names), "  x "))
         write(wrap(sentence, "    Why: "))
         write(
@@ -51,6 +60,21 @@ def write_verdict(write, state):
         f"Verdict: NOT YET. {len(failed_names)} of {checked} checks of part "
         f"{state.part} failed" + (f"; start with {link(first)}." if first else ".")
     )
+
+
+def versions_line(python, found):
+    """Run with venv/bin/python (Python 3.11.2): Django 5.2.19, Channels ..."""
+    python = python or f"this repository's {shown_path(sys.executable)}"
+    if "unknown" in found:
+        return f"Run with {python}, whose packages could not be listed ({found['unknown']})."
+    named = ", ".join(
+        f"{NAMES[name]} {found[name] or 'not installed'}" for name in PACKAGES
+    )
+    return f"Run with {python} (Python {found['python']}): {named}."
+
+
+def shown_path(path):
+    return path.replace(str(REPO) + "/", "", 1)
 
 
 def startup_verdict(write, startup, shown):
@@ -68,13 +92,14 @@ def startup_verdict(write, startup, shown):
 
 
 def group(failures):
-    """Failures with the same diagnosis together, in the order they came."""
+    """Failures of one kind together, in the order they came: the first one's
+    (anchor, sentence) with the names of the checks."""
     groups = {}
     for failure in failures:
-        names = groups.setdefault((failure.anchor, failure.sentence), [])
+        first, names = groups.setdefault(failure.kind, (failure, []))
         if failure.name not in names:
             names.append(failure.name)
-    return groups
+    return [((first.anchor, first.sentence), names) for first, names in groups.values()]
 
 
 def link(anchor):
