@@ -24,7 +24,9 @@ def deliver(room, message):
 async def through_redis(url):
     """A function that publishes a room's message; one subscription, to every
     room, delivers what is published."""
-    publisher, subscriber = redis.Redis.from_url(url), redis.Redis.from_url(url)
+    # A pool as big as part 5's: every client may be publishing at once.
+    publisher = redis.Redis.from_url(url, max_connections=1000)
+    subscriber = redis.Redis.from_url(url)
     subscription = subscriber.pubsub()
     await subscription.psubscribe("room:*")
 
