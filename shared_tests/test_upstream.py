@@ -11,8 +11,11 @@ import ast
 import hashlib
 import importlib
 import inspect
+import re
 
 import pytest
+
+from harness.stages import REPO
 
 pytestmark = [
     pytest.mark.since_part(5),
@@ -81,3 +84,16 @@ def test_tripwire_each_patch_relies_on_the_upstream_code_it_was_written_against(
         f"upstream code changed since these patches were written: {changed}; "
         "read the new code, update the patch (or drop it), then its hash"
     )
+
+
+def test_make_switches_every_module_off_for_test_part_5_unpatched(stage):
+    """Each module's switch is read in settings.py as `!= "off"`; the
+    Makefile's UNPATCHED, which CI runs part 5 with, must turn off every one."""
+    settings = (stage.folder / "mysite/settings.py").read_text()
+    switches = set(re.findall(r'os\.environ\.get\("(\w+)"\) != "off"', settings))
+    assert len(switches) >= len(SET_APART), "a module set apart without a switch"
+    makefile = (REPO / "Makefile").read_text()
+    unpatched = re.search(r"^UNPATCHED :=(.*?[^\\])$", makefile, re.M | re.S)
+    assert unpatched, "the Makefile defines UNPATCHED"
+    turned_off = set(re.findall(r"(\w+)=off", unpatched.group(1)))
+    assert turned_off == switches
