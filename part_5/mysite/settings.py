@@ -212,6 +212,13 @@ if REDIS_URL:
                         # Beyond the tutorial: once Redis restarts, every pooled
                         # connection is dead; retry a command on a new one.
                         "retry": Retry(ExponentialBackoff(cap=1), retries=3),
+                        # Beyond the tutorial: seconds to wait for a reply. redis-py
+                        # 8's default, 5 s, is as long as channels_redis's receive
+                        # blocks for a message (BZPOPMIN): in a quiet room the read
+                        # timed out first, on each retry too, and the sockets were
+                        # closed (4503) every 20 s. Longer, but not so long that a
+                        # Redis that hangs keeps the chat waiting (DEPLOY.md).
+                        "socket_timeout": 6,
                     }
                 ],
                 "capacity": CHANNEL_CAPACITY,
