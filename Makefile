@@ -44,9 +44,9 @@ redis: $(READY) ## Run Redis on 127.0.0.1:6379, as the tutorial expects, until C
 run-cluster: $(READY) ## Run stage PART (default 5) as PROCESSES (default 2) servers on one Redis.
 	$(PY) -m tools.cluster --part $(or $(PART),5) --processes $(or $(PROCESSES),2) --port $(PORT)
 
-serve: $(READY) ## Serve part 5 as in production: nginx on PORT, PROCESSES (2) uvicorn, Redis; TLS=1 for https.
+serve: $(READY) ## Serve part 5 as in production: nginx on PORT, PROCESSES (2) uvicorn, Redis; TLS=1 for https, SENTINEL=1 for a Redis that fails over.
 	$(PY) -m tools.preflight --skip browser
-	$(PY) -m tools.serve --processes $(or $(PROCESSES),2) --port $(PORT) $(if $(TLS),--tls)
+	$(PY) -m tools.serve --processes $(or $(PROCESSES),2) --port $(PORT) $(if $(TLS),--tls) $(if $(SENTINEL),--sentinel)
 
 test: $(READY) ## Run every test of every stage, on both channel layers.
 	$(PY) -m tools.preflight

@@ -220,7 +220,7 @@ def test_a_browser_chats_over_wss_when_the_page_is_https(
 def test_check_deploy_leaves_only_what_the_domain_owner_decides(tmp_path):
     """With make serve TLS=1's settings, `check --deploy` asks only about HSTS
     for subdomains and browsers' preload list: choices about a real domain."""
-    env = production_environment("https://127.0.0.1", None, tmp_path, tls=True)
+    env = production_environment("https://127.0.0.1", {}, tmp_path, tls=True)
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy"],
         cwd=stage_folder(BEYOND_PART),

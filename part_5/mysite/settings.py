@@ -166,6 +166,11 @@ ASGI_APPLICATION = "mysite.asgi.application"
 # (redis://127.0.0.1:6379), otherwise the in-memory layer, which needs nothing
 # installed but cannot carry messages from one server process to another.
 REDIS_URL = os.environ.get("REDIS_URL")
+# Beyond the tutorial: or a Redis that fails over, found through its Sentinels
+# (REDIS_SENTINELS=10.0.0.11:26379,10.0.0.12:26379,10.0.0.13:26379), which
+# know it by a name (REDIS_SENTINEL_MASTER): README, "A Redis that fails over".
+REDIS_SENTINELS = os.environ.get("REDIS_SENTINELS")
+REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "mymaster")
 # Beyond the tutorial: a channel holds at most CAPACITY undelivered messages,
 # each for at most EXPIRY seconds; past either, a group message is silently
 # dropped. The defaults, 100 and 60 s, lose messages as soon as a room of 200
@@ -195,7 +200,21 @@ IN_MEMORY_LAYER = (
     if CHAT_FAST_IN_MEMORY_LAYER
     else "channels.layers.InMemoryChannelLayer"
 )
-if REDIS_URL:
+if REDIS_SENTINELS:
+    # Beyond the tutorial: channels_redis's host entry for Sentinel: before
+    # each new connection, redis-py asks them where the primary is now.
+    REDIS_SERVER = {
+        "sentinels": [
+            (host, int(port))
+            for host, port in (
+                address.rsplit(":", 1) for address in REDIS_SENTINELS.split(",")
+            )
+        ],
+        "master_name": REDIS_SENTINEL_MASTER,
+    }
+elif REDIS_URL:
+    REDIS_SERVER = {"address": REDIS_URL}
+if REDIS_SENTINELS or REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             # Beyond the tutorial: channels_redis's layer, without losing a
@@ -205,7 +224,7 @@ if REDIS_URL:
             "CONFIG": {
                 "hosts": [
                     {
-                        "address": REDIS_URL,
+                        **REDIS_SERVER,
                         # Beyond the tutorial: redis-py's pool of 100 fails with
                         # MaxConnectionsError beyond about 100 busy clients.
                         "max_connections": 1000,
