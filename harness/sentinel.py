@@ -25,10 +25,10 @@ from harness.waiting import SERVER_START, wait_for
 MASTER_NAME = "chat"  # what the Sentinels call the primary they watch
 SENTINELS = 3
 QUORUM = 2  # Sentinels that must find the primary down before a failover
-# How long the primary must not answer before a Sentinel finds it down. The
-# chat is unavailable for this long plus about two seconds (the Sentinels
-# agree, elect one of them, which promotes the replica): 5 s would leave it
-# down for about 7, close to the 10 s part 5 promises. 2 s still outlasts
+# How long the primary must not answer before a Sentinel finds it down. A
+# dead primary's chat is back 1.3 s after that (the Sentinels agree, elect one
+# of them, which promotes the replica; part_5/DEPLOY.md): 5 s would leave it
+# down for about 6.5, close to the 10 s part 5 promises. 2 s still outlasts
 # what stalls a Redis that keeps nothing on disk (no fork for a snapshot) on
 # a busy machine, which would otherwise fail over for nothing.
 DOWN_AFTER_MS = 2000

@@ -74,6 +74,20 @@ redis.call('DEL', KEYS[2])
 """
 
 
+def stop_if_cancelled():
+    """Raise CancelledError if this task was cancelled and runs on anyway.
+
+    With a socket_timeout (settings.py), redis-py sends each command through
+    asyncio.wait_for, which in Python 3.11 returns the command's result to a
+    task cancelled just as the command completed, instead of raising (fixed
+    in 3.12). A receive cancelled so, because its socket closed, popped on for
+    the others forever, and its consumer waited for it forever: the socket's
+    handshake was never answered (seen in a Redis failover, when many sockets
+    close at once). The task still counts the request: cancelling()."""
+    if asyncio.current_task().cancelling():
+        raise asyncio.CancelledError
+
+
 class RedisChannelLayer(ChannelsRedisChannelLayer):
     """channels_redis's layer, without losing a message when a socket closes."""
 
@@ -82,9 +96,11 @@ class RedisChannelLayer(ChannelsRedisChannelLayer):
         self.giving_back = set()  # asyncio holds only weak references to tasks
 
     async def _brpop_with_clean(self, index, channel, timeout):
+        stop_if_cancelled()  # between two pops of receive's loop
         connection = self.connection(index)
         backup = self._backup_channel_name(channel)
         await connection.eval(RESTORE_BACKUP, 2, channel, backup)
+        stop_if_cancelled()  # before a pop that may wait for seconds
         pop = asyncio.ensure_future(connection.bzpopmin(channel, timeout=timeout))
         try:
             popped = await asyncio.shield(pop)

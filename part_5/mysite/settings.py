@@ -192,6 +192,10 @@ REDIS_LAYER = (
     if CHAT_REDIS_PUT_BACK
     else "channels_redis.core.RedisChannelLayer"
 )
+# Beyond the tutorial: CHAT_SENTINEL_RECONNECT, through Sentinel, a command
+# retried after a failover goes to the new primary, not to the old one, which
+# may hang (chat/redis_py_patches.py).
+CHAT_SENTINEL_RECONNECT = os.environ.get("CHAT_SENTINEL_RECONNECT") != "off"
 # Beyond the tutorial: CHAT_FAST_IN_MEMORY_LAYER, each delivery in constant
 # time instead of O(N) in a room of N (chat/channels_layers.py).
 CHAT_FAST_IN_MEMORY_LAYER = os.environ.get("CHAT_FAST_IN_MEMORY_LAYER") != "off"
@@ -212,6 +216,10 @@ if REDIS_SENTINELS:
         ],
         "master_name": REDIS_SENTINEL_MASTER,
     }
+    if CHAT_SENTINEL_RECONNECT:
+        from chat.redis_py_patches import SentinelManagedConnection
+
+        REDIS_SERVER["connection_class"] = SentinelManagedConnection
 elif REDIS_URL:
     REDIS_SERVER = {"address": REDIS_URL}
 if REDIS_SENTINELS or REDIS_URL:
