@@ -26,7 +26,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from harness.clients import room_connection
-from harness.servers import StageUrls
+from harness.servers import StageUrls, free_port
 from harness.serving import (
     nginx_binary,
     production_environment,
@@ -34,7 +34,7 @@ from harness.serving import (
     uvicorn_command,
 )
 from harness.stages import BEYOND_PART, stage_folder
-from harness.waiting import POLL, SCALE, SUBPROCESS, WAIT, wait_for
+from harness.waiting import POLL, SCALE, SERVER_START, SUBPROCESS, WAIT, wait_for
 from shared_tests.logs import assert_no_traceback
 from shared_tests.malformed import INVALID_DATA, MALFORMED_FRAMES, send_malformed_frame
 
@@ -241,6 +241,30 @@ def test_check_deploy_leaves_only_what_the_domain_owner_decides(tmp_path):
     assert result.returncode == 0, result.stderr
     warnings = set(re.findall(r"\((security\.W\d+)\)", result.stdout + result.stderr))
     assert warnings == {"security.W005", "security.W021"}, result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["manage.py", "check"], ["-m", *uvicorn_command(free_port())]],
+    ids=["manage.py", "uvicorn"],
+)
+def test_with_debug_off_the_public_secret_key_is_refused_in_one_line(tmp_path, command):
+    env = production_environment("https://127.0.0.1", {}, tmp_path, tls=True)
+    del env["SECRET_KEY"]  # as when the environment file forgot it
+    try:
+        result = subprocess.run(
+            [sys.executable, *command],
+            cwd=stage_folder(BEYOND_PART),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=SERVER_START,  # a server that starts runs on past it
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("it started on the key committed to git")
+    assert result.returncode != 0, "it ran on the key committed to git"
+    (line,) = result.stderr.splitlines()
+    assert "set SECRET_KEY in the environment" in line
 
 
 def options(command):

@@ -11,6 +11,7 @@ https://docs.djangoproject.com/en/5.2/ref/settings/
 """
 
 import os
+import sys  # Beyond the tutorial: to refuse to start (SECRET_KEY, below).
 from pathlib import Path
 
 # Beyond the tutorial: redis-py's retry, for a Redis that restarts (below).
@@ -33,6 +34,15 @@ SECRET_KEY = os.environ.get(
 
 # SECURITY WARNING: don't run with debug turned on in production!
 DEBUG = os.environ.get("DEBUG", "True") == "True"  # anything else turns it off
+
+# Beyond the tutorial: the key above is public (it is in git): anyone could
+# forge the sessions and CSRF tokens it signs. With DEBUG off, the server
+# refuses to start on it, in one line rather than a traceback.
+if not DEBUG and not os.environ.get("SECRET_KEY"):
+    sys.exit(
+        "Refusing to start with DEBUG off: set SECRET_KEY in the environment to a "
+        "long random string (part_5/DEPLOY.md), not the public one in settings.py."
+    )
 
 # Comma-separated: ALLOWED_HOSTS=chat.example.com,www.chat.example.com
 ALLOWED_HOSTS = [
