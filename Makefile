@@ -50,9 +50,9 @@ redis: $(READY) ## Run Redis on 127.0.0.1:6379, as the tutorial expects, until C
 run-cluster: $(READY) ## Run stage PART (default 5) as PROCESSES (default 2) servers on one Redis.
 	$(PY) -m tools.cluster --part $(or $(PART),5) --processes $(or $(PROCESSES),2) --port $(PORT)
 
-serve: $(READY) ## Serve part 5 as in production: nginx on PORT, PROCESSES (2) uvicorn, Redis; TLS=1 for https.
+serve: $(READY) ## Serve part 5 as in production: nginx on PORT, PROCESSES (2) uvicorn, Redis; TLS=1 for https, SENTINEL=1 for a Redis that fails over.
 	$(PY) -m tools.preflight --skip browser
-	$(PY) -m tools.serve --processes $(or $(PROCESSES),2) --port $(PORT) $(if $(TLS),--tls)
+	$(PY) -m tools.serve --processes $(or $(PROCESSES),2) --port $(PORT) $(if $(TLS),--tls) $(if $(SENTINEL),--sentinel)
 
 test: $(READY) ## Run every test of every stage, on both channel layers.
 	$(PY) -m tools.preflight
@@ -68,7 +68,7 @@ test-part-%: $(READY) ## Run the tests against stage N (1-5) only.
 # Every module of part 5 set apart for an upstream project, switched off:
 # part 5 must hold without them (shared_tests/test_upstream.py checks the list).
 UNPATCHED := CHAT_SKIP_DB_HOP_FOR_GROUP_EVENTS=off CHAT_DAPHNE_FLOW_CONTROL=off \
-	CHAT_FAST_IN_MEMORY_LAYER=off CHAT_REDIS_ONE_READER=off
+	CHAT_FAST_IN_MEMORY_LAYER=off CHAT_REDIS_ONE_READER=off CHAT_SENTINEL_RECONNECT=off
 
 test-part-5-unpatched: $(READY) ## Run part 5's tests with every module set apart for an upstream switched off.
 	$(PY) -m tools.preflight

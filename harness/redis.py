@@ -80,14 +80,17 @@ class ExistingRedis(RedisAddress):
 
 
 def start_redis(
-    data_dir: Path, port=None, password=None, debug_command=False
+    data_dir: Path, port=None, password=None, debug_command=False, replica_of=None
 ) -> RedisServer:
     """A Redis server on 127.0.0.1 that keeps nothing on disk. debug_command:
     DEBUG allowed from 127.0.0.1 (Redis 7 refuses it by default), for DEBUG
-    SLEEP, a Redis that stalls."""
+    SLEEP, a Redis that stalls. replica_of: the port of the primary whose
+    replica it is (harness/sentinel.py)."""
     if port is None:
         return on_a_free_port(
-            lambda free: start_redis(data_dir, free, password, debug_command)
+            lambda free: start_redis(
+                data_dir, free, password, debug_command, replica_of
+            )
         )
     data_dir.mkdir(parents=True, exist_ok=True)
     command = [
@@ -97,11 +100,16 @@ def start_redis(
         "--dir", str(data_dir),
         "--save", "",
         "--appendonly", "no",
+        # A replica gets its copy at once, not after Redis's 5 s wait for
+        # other replicas that might want one too.
+        "--repl-diskless-sync-delay", "0",
     ]  # fmt: skip
     if password:
         command += ["--requirepass", password]
     if debug_command:
         command += ["--enable-debug-command", "local"]
+    if replica_of:
+        command += ["--replicaof", HOST, str(replica_of)]
     server = RedisServer("redis-server", command, port, data_dir / "redis.log")
     server.password = password
     return server

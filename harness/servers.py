@@ -120,6 +120,8 @@ class ServerProcess:
     def stop(self):
         if self.process.poll() is None:
             self.signal(signal.SIGTERM)
+            if hasattr(signal, "SIGCONT"):  # one a test froze (SIGSTOP) too
+                self.signal(signal.SIGCONT)
             try:
                 self.process.wait(timeout=SERVER_STOP)
             except subprocess.TimeoutExpired:

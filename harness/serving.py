@@ -9,6 +9,10 @@ every piece of it on 127.0.0.1, with DEBUG=False:
       uvicorn :a   ...    uvicorn :b      part 5, one process each
            └──────── Redis ────┘          the channel layer they share
 
+With sentinel=True (`make serve SENTINEL=1`), Redis is a primary, its replica
+and three Sentinels that promote the replica when the primary dies
+(harness/sentinel.py); part 5 asks the Sentinels where the primary is.
+
 nginx's site file is part_5/nginx.conf, filled in here and wrapped in a main
 configuration that keeps nginx's pid, logs and temporary files in the run
 folder: nginx needs no root and writes nothing under /var.
@@ -30,6 +34,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from harness.redis import start_redis
+from harness.sentinel import start_sentinel_group
 from harness.servers import HOST, ServerProcess, StageUrls, on_a_free_port
 from harness.stages import BEYOND_PART, Stage, stage_folder
 from harness.waiting import SUBPROCESS
@@ -101,7 +106,7 @@ class Served(StageUrls):
         super().__init__(port)
         self.tls = tls
         self.run_dir = run_dir
-        self.redis = redis
+        self.redis = redis  # a RedisServer, or a SentinelGroup
         self.asgi = asgi  # the uvicorn processes, in nginx's upstream order
         self.nginx = nginx
 
@@ -124,9 +129,11 @@ class Served(StageUrls):
         ]
 
 
-def production_environment(origin, redis_url, static_root, tls) -> dict:
-    """Part 5's settings for production, from the environment (DEPLOY.md)."""
-    env = Stage(BEYOND_PART).environment(redis_url)
+def production_environment(origin, layer: dict, static_root, tls) -> dict:
+    """Part 5's settings for production, from the environment (DEPLOY.md);
+    layer: the variables that name its Redis (REDIS_URL, or the Sentinels)."""
+    env = Stage(BEYOND_PART).environment()
+    env.update(layer)
     env.update(
         DEBUG="False",
         SECRET_KEY=secrets.token_urlsafe(50),  # a new one each run
@@ -291,9 +298,11 @@ def serve(
     tls=False,
     ws_read_timeout=WS_READ_TIMEOUT,
     ws_ping_interval=WS_PING_INTERVAL,
+    sentinel=False,
 ):
     """Redis, `processes` uvicorn processes of part 5 and nginx in front of
-    them on `port` (default: a free one); everything stops on the way out."""
+    them on `port` (default: a free one); everything stops on the way out.
+    sentinel: a Redis that fails over, reached through its Sentinels."""
     run_dir = run_dir.resolve()
 
     def start_all(port):
@@ -302,11 +311,19 @@ def serve(
         program took that port meanwhile, what started stops again."""
         with ExitStack() as running:
             static_root = run_dir / "static"
-            redis = running.enter_context(start_redis(run_dir / "redis"))
+            if sentinel:
+                redis = running.enter_context(start_sentinel_group(run_dir / "redis"))
+                layer = redis.environment()
+                waits = [redis.wait_until_ready]  # while the processes start
+            else:
+                redis = running.enter_context(start_redis(run_dir / "redis"))
+                layer = {"REDIS_URL": redis.url()}
+                waits = []
             origin = f"{'https' if tls else 'http'}://{HOST}:{port}"
-            env = production_environment(origin, redis.url(), static_root, tls)
-            _, *asgi = all_at_once(
+            env = production_environment(origin, layer, static_root, tls)
+            started = all_at_once(
                 lambda: collect_static(env),
+                *waits,
                 *(
                     lambda number=number: start_asgi(
                         number, env, run_dir, ws_ping_interval
@@ -314,6 +331,7 @@ def serve(
                     for number in range(1, processes + 1)
                 ),
             )
+            asgi = started[-processes:]
             for process in asgi:
                 running.enter_context(process)
             nginx = running.enter_context(

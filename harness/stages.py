@@ -12,6 +12,9 @@ PARTS = (*TUTORIAL_PARTS, BEYOND_PART)
 LAYERS = ("memory", "redis")
 FIRST_PART_WITH_LAYER = 2  # part 1 has no channel layer yet
 OWN_SETTINGS = "own-settings"  # the layer of a learner's project: theirs
+# What part 5 reads to choose its channel layer (part_5/mysite/settings.py):
+# never taken from the suite's own environment.
+LAYER_VARIABLES = ("REDIS_URL", "REDIS_SENTINELS", "REDIS_SENTINEL_MASTER")
 
 
 def stage_folder(part: int) -> Path:
@@ -49,11 +52,8 @@ class Stage:
         replaced from outside (harness/layer_settings.py); part 5 reads
         REDIS_URL itself; a learner's project runs with its settings untouched.
         """
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if key not in ("REDIS_URL", "HARNESS_REDIS_URL", "DJANGO_SETTINGS_MODULE")
-        }
+        unset = (*LAYER_VARIABLES, "HARNESS_REDIS_URL", "DJANGO_SETTINGS_MODULE")
+        env = {key: value for key, value in os.environ.items() if key not in unset}
         env["PYTHONUNBUFFERED"] = "1"  # so the log shows what happened, in order
         if self.project or not self.has_layer:
             return env

@@ -92,11 +92,16 @@ def is_about(item, stage) -> bool:
     )
 
 
+def is_switched_off(item) -> bool:
+    """Is the patch that the test is about switched off (SETTING=off)?"""
+    patched = item.get_closest_marker("patched")
+    return bool(patched) and os.environ.get(patched.args[0]) == "off"
+
+
 def is_selected(item, stage, config) -> bool:
     """Is this stage among those the command line asked for (and the patch
     that the test is about switched on)?"""
-    patched = item.get_closest_marker("patched")
-    if patched and os.environ.get(patched.args[0]) == "off":
+    if is_switched_off(item):
         return False
     parts = config.getoption("part") or PARTS
     layers = config.getoption("layer") or LAYERS
@@ -137,8 +142,8 @@ def pytest_collection_modifyitems(config, items):
             keep = not config.getoption("project") and is_selected(
                 item, as_stage, config
             )
-        elif stage is None:
-            keep = not config.getoption("part")  # about no stage: not with --part
+        elif stage is None:  # about no stage: not with --part
+            keep = not config.getoption("part") and not is_switched_off(item)
         else:
             keep = is_about(item, stage) and is_selected(item, stage, config)
         if keep:

@@ -135,3 +135,51 @@ def test_one_reader_lifts_a_closing_socket_losing_anothers_message(stage, tmp_pa
 def test_a_socket_closing_mid_receive_loses_no_message(stage, tmp_path):
     with start_redis(tmp_path / "redis") as redis_server:
         assert closing_receiver_delivers(stage, redis_server, within=PROMPT)
+
+
+# redis-py 8 waits 5 s for a reply by default, exactly as long as
+# channels_redis's receive asks Redis to wait for a message (BZPOPMIN): in a
+# server process where nothing is said, the read gives up first.
+REDIS_PY_REPLY_TIMEOUT = 5
+# Part 5 tries a failed command again 3 times (settings.py), each of which
+# would wait those 5 s in vain.
+PART_5_RETRIES = 3
+
+
+@pytest.mark.slow
+@pytest.mark.before_part(5)
+@pytest.mark.repository
+def test_reply_timeout_lifts_a_quiet_room_closing_after_5_s(
+    stage, private_server, tmp_path
+):
+    with start_redis(tmp_path / "redis") as redis_server:
+        server = private_server(redis_server.url())
+        with (
+            room_connection(server, "quiet") as alice,
+            pytest.raises(ConnectionClosed) as closed,
+        ):
+            alice.receive_json(timeout=REDIS_PY_REPLY_TIMEOUT + WAIT)
+    assert closed.value.rcvd.code == 1011  # the server failed
+    assert "TimeoutError: Timeout reading from" in server.log()
+
+
+@pytest.mark.slow
+@pytest.mark.since_part(5)
+def test_a_quiet_room_stays_open(stage, private_server, tmp_path):
+    """A server process of its own, so that nothing else is said through it."""
+    quiet = (PART_5_RETRIES + 1) * REDIS_PY_REPLY_TIMEOUT + PROMPT
+    with start_redis(tmp_path / "redis") as redis_server:
+        server = private_server(redis_server.url())
+        with (
+            room_connection(server, "quiet") as alice,
+            room_connection(server, "quiet") as bob,
+        ):
+            try:
+                alice.receive_json(timeout=quiet)
+            except TimeoutError:
+                pass  # nothing came, and the socket is still open
+            except ConnectionClosed as closed:
+                pytest.fail(f"a socket quiet for {quiet:g} s was closed: {closed}")
+            bob.send_message("still here")
+            assert alice.receive_messages(1) == ["still here"]
+    assert "the channel layer failed" not in server.log()

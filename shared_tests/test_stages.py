@@ -53,6 +53,7 @@ STEPS = {
         "chat/daphne_flow_control.py",
         "chat/layer_errors.py",
         "chat/limits.py",
+        "chat/redis_py_patches.py",
         "chat/routing.py",
         "chat/stopping.py",
         "chat/templates/chat/index.html",

@@ -31,6 +31,7 @@ SET_APART = {
     "chat/daphne_flow_control.py",  # Daphne's (and autobahn's) flow control
     "chat/channels_layers.py",  # Channels' in-memory layer
     "chat/channels_redis_patches.py",  # channels_redis's RedisChannelLayer
+    "chat/redis_py_patches.py",  # redis-py's connection through Sentinel
 }
 
 

@@ -4,8 +4,8 @@ Chrome or Chromium and its driver (found the way the tests find them, by
 Selenium Manager), a Redis server (the system's or the one installed with the
 requirements) and nginx (part 5 served for real). On Debian or Ubuntu, run as
 root (CI, a container), what is missing is installed with apt-get, Debian's
-redis-server among them. Anywhere else it stops, in one message, with the
-command that installs it.
+redis-server and redis-sentinel among them. Anywhere else it stops, in one
+message, with the command that installs it.
 
     python -m tools.preflight                  # check, install what apt-get can
     python -m tools.preflight --skip browser   # what `make test-no-browser` needs
@@ -29,7 +29,8 @@ from harness.serving import nginx_binary
 # Debian's packages for each program, and how other systems get it.
 DEBIAN_PACKAGES = {
     "browser": ["chromium", "chromium-driver"],
-    "redis": ["redis-server"],
+    # Sentinel: a Redis that fails over (harness/sentinel.py).
+    "redis": ["redis-server", "redis-sentinel"],
     "nginx": ["nginx"],
 }
 ELSEWHERE = {
@@ -71,7 +72,8 @@ def has_redis() -> bool:
     """A Redis server: the system's, or the embedded one of requirements.txt.
     Where apt-get can install it, the system's is preferred."""
     if can_apt_get():
-        return shutil.which("redis-server") is not None
+        programs = ("redis-server", "redis-sentinel")
+        return all(shutil.which(program) for program in programs)
     try:
         return bool(redis_server_binary())
     except RedisNotAvailable:

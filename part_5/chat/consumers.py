@@ -124,10 +124,13 @@ class ChatConsumer(SkipDatabaseHop, AsyncWebsocketConsumer):
     # disconnect() (a handler that raised, the server cancelling it), the
     # renewal sees its task end, stops and leaves the room; a membership left
     # anyway (a process killed) lapses after CHANNEL_GROUP_EXPIRY. A renewal
-    # that fails closes the socket with the reason: the page reconnects.
+    # that fails closes the socket with the reason: the page reconnects. It
+    # also stops once cancelled, even if a group_add swallowed the
+    # CancelledError (Python 3.11, chat/channels_redis_patches.py says how):
+    # disconnect() waits for it, and it for the consumer, forever otherwise.
     async def stay_in_room(self, consumer):
         try:
-            while not consumer.done():
+            while not consumer.done() and not asyncio.current_task().cancelling():
                 await asyncio.wait([consumer], timeout=settings.CHAT_GROUP_RENEWAL)
                 if not consumer.done():
                     await self.channel_layer.group_add(

@@ -11,6 +11,7 @@ https://docs.djangoproject.com/en/5.2/ref/settings/
 """
 
 import os
+import sys  # Beyond the tutorial: to refuse to start (SECRET_KEY, below).
 from pathlib import Path
 
 # Beyond the tutorial: redis-py's retry, for a Redis that restarts (below).
@@ -33,6 +34,15 @@ SECRET_KEY = os.environ.get(
 
 # SECURITY WARNING: don't run with debug turned on in production!
 DEBUG = os.environ.get("DEBUG", "True") == "True"  # anything else turns it off
+
+# Beyond the tutorial: the key above is public (it is in git): anyone could
+# forge the sessions and CSRF tokens it signs. With DEBUG off, the server
+# refuses to start on it, in one line rather than a traceback.
+if not DEBUG and not os.environ.get("SECRET_KEY"):
+    sys.exit(
+        "Refusing to start with DEBUG off: set SECRET_KEY in the environment to a "
+        "long random string (part_5/DEPLOY.md), not the public one in settings.py."
+    )
 
 # Comma-separated: ALLOWED_HOSTS=chat.example.com,www.chat.example.com
 ALLOWED_HOSTS = [
@@ -166,6 +176,11 @@ ASGI_APPLICATION = "mysite.asgi.application"
 # (redis://127.0.0.1:6379), otherwise the in-memory layer, which needs nothing
 # installed but cannot carry messages from one server process to another.
 REDIS_URL = os.environ.get("REDIS_URL")
+# Beyond the tutorial: or a Redis that fails over, found through its Sentinels
+# (REDIS_SENTINELS=10.0.0.11:26379,10.0.0.12:26379,10.0.0.13:26379), which
+# know it by a name (REDIS_SENTINEL_MASTER): README, "A Redis that fails over".
+REDIS_SENTINELS = os.environ.get("REDIS_SENTINELS")
+REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "mymaster")
 # Beyond the tutorial: a channel holds at most CAPACITY undelivered messages,
 # each for at most EXPIRY seconds; past either, a group message is silently
 # dropped. The defaults, 100 and 60 s, lose messages as soon as a room of 200
@@ -188,6 +203,10 @@ REDIS_LAYER = (
     if CHAT_REDIS_ONE_READER
     else "channels_redis.core.RedisChannelLayer"
 )
+# Beyond the tutorial: CHAT_SENTINEL_RECONNECT, through Sentinel, a command
+# retried after a failover goes to the new primary, not to the old one, which
+# may hang (chat/redis_py_patches.py).
+CHAT_SENTINEL_RECONNECT = os.environ.get("CHAT_SENTINEL_RECONNECT") != "off"
 # Beyond the tutorial: CHAT_FAST_IN_MEMORY_LAYER, each delivery in constant
 # time instead of O(N) in a room of N (chat/channels_layers.py).
 CHAT_FAST_IN_MEMORY_LAYER = os.environ.get("CHAT_FAST_IN_MEMORY_LAYER") != "off"
@@ -196,7 +215,25 @@ IN_MEMORY_LAYER = (
     if CHAT_FAST_IN_MEMORY_LAYER
     else "channels.layers.InMemoryChannelLayer"
 )
-if REDIS_URL:
+if REDIS_SENTINELS:
+    # Beyond the tutorial: channels_redis's host entry for Sentinel: before
+    # each new connection, redis-py asks them where the primary is now.
+    REDIS_SERVER = {
+        "sentinels": [
+            (host, int(port))
+            for host, port in (
+                address.rsplit(":", 1) for address in REDIS_SENTINELS.split(",")
+            )
+        ],
+        "master_name": REDIS_SENTINEL_MASTER,
+    }
+    if CHAT_SENTINEL_RECONNECT:
+        from chat.redis_py_patches import SentinelManagedConnection
+
+        REDIS_SERVER["connection_class"] = SentinelManagedConnection
+elif REDIS_URL:
+    REDIS_SERVER = {"address": REDIS_URL}
+if REDIS_SENTINELS or REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             # Beyond the tutorial: channels_redis's layer, without losing a
@@ -206,13 +243,20 @@ if REDIS_URL:
             "CONFIG": {
                 "hosts": [
                     {
-                        "address": REDIS_URL,
+                        **REDIS_SERVER,
                         # Beyond the tutorial: redis-py's pool of 100 fails with
                         # MaxConnectionsError beyond about 100 busy clients.
                         "max_connections": 1000,
                         # Beyond the tutorial: once Redis restarts, every pooled
                         # connection is dead; retry a command on a new one.
                         "retry": Retry(ExponentialBackoff(cap=1), retries=3),
+                        # Beyond the tutorial: seconds to wait for a reply. redis-py
+                        # 8's default, 5 s, is as long as channels_redis's receive
+                        # blocks for a message (BZPOPMIN): in a quiet room the read
+                        # timed out first, on each retry too, and the sockets were
+                        # closed (4503) every 20 s. Longer, but not so long that a
+                        # Redis that hangs keeps the chat waiting (DEPLOY.md).
+                        "socket_timeout": 6,
                     }
                 ],
                 "capacity": CHANNEL_CAPACITY,

@@ -1,6 +1,6 @@
 """Part 5 set up in this process for the tests beside this file, as
 pytest-django sets up any project: mysite.settings with part_5/ on sys.path,
-REDIS_URL unset (so, the in-memory layer), the database blocked.
+REDIS_URL and the like unset (so, the in-memory layer), the database blocked.
 
 Here, not with DJANGO_SETTINGS_MODULE in pyproject.toml: pytest-django would
 then set part 5 up as every run of the suite starts, importing its `mysite` and
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.stages import BEYOND_PART, stage_folder
+from harness.stages import BEYOND_PART, LAYER_VARIABLES, stage_folder
 
 HERE = Path(__file__).parent
 
@@ -34,7 +34,8 @@ def set_up_part_5():
 
     sys.path.insert(0, str(stage_folder(BEYOND_PART)))
     os.environ["DJANGO_SETTINGS_MODULE"] = "mysite.settings"
-    os.environ.pop("REDIS_URL", None)  # so part 5 chooses the in-memory layer
+    for name in LAYER_VARIABLES:  # so that part 5 chooses the in-memory layer
+        os.environ.pop(name, None)
     django.setup()
 
 
