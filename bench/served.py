@@ -6,7 +6,10 @@ both processes by nginx. Two measurements: the table's burst, and a room of
 import asyncio
 import json
 import statistics
+import time
 from collections import Counter
+
+import psutil
 
 from bench.measure import ROOM, measure_burst, percentile
 from harness.hostile import raise_open_file_limit
@@ -30,6 +33,21 @@ def sockets_per_process(served, room) -> list[int]:
     return [accepted[process.name] for process in served.asgi]
 
 
+def cpu_seconds(served) -> dict:
+    """CPU time used so far by each process of the arrangement, and by this
+    one, which runs the clients: where a 2-core machine's time goes."""
+    processes = {p.name: p.process.pid for p in (*served.asgi, served.nginx)}
+    processes["redis"] = served.redis.process.pid
+    processes["clients"] = None  # this process
+    seconds = {}
+    for name, pid in processes.items():
+        process = psutil.Process(pid)
+        family = (process, *(() if pid is None else process.children(True)))
+        # nginx's master does no work: its worker, a child, does.
+        seconds[name] = sum(sum(member.cpu_times()[:2]) for member in family)
+    return seconds
+
+
 def room_file_limit(clients):
     """Open files for this process and the servers it starts: a client's
     socket here, and through nginx two more (its side and uvicorn's) and
@@ -48,12 +66,13 @@ def measure_served(run_dir, clients, messages_each, _redis_url=None) -> dict:
     return figures
 
 
-async def fan_out(ws_url, origin, clients, messages, quiet=QUIET):
+async def fan_out(ws_url, origin, clients, messages, meter, quiet=QUIET):
     """`clients` in one room; `messages` times, one of them (a different one
     each time) posts a message, and the next waits until every member has it,
     or until `quiet` seconds have passed: what has not arrived then is lost.
-    Returns every client's inbox, (sender, number, latency in seconds), and
-    for each message the time until its last delivery."""
+    Returns every client's inbox, (sender, number, latency in seconds), for
+    each message the time until its last delivery, and what meter() (a dict
+    of figures) grew by while the messages went out, the joining left out."""
     sockets = await open_room(ws_url, origin, clients)
     inboxes = [[] for _ in sockets]
     loop = asyncio.get_running_loop()
@@ -74,6 +93,7 @@ async def fan_out(ws_url, origin, clients, messages, quiet=QUIET):
         for inbox, socket in zip(inboxes, sockets, strict=True)
     ]
     fan_out_seconds = []
+    before = meter()
     try:
         for number in range(messages):
             sender = number * clients // messages  # spread over the room
@@ -86,12 +106,14 @@ async def fan_out(ws_url, origin, clients, messages, quiet=QUIET):
                 fan_out_seconds.append(loop.time() - sent_at)
             except TimeoutError:
                 pass  # counted as lost below
+        after = meter()
     finally:
         for listener in listeners:
             listener.cancel()
         await asyncio.gather(*listeners, return_exceptions=True)
         await asyncio.gather(*(socket.close() for socket in sockets))
-    return inboxes, fan_out_seconds
+    grew = {name: after[name] - before[name] for name in before}
+    return inboxes, fan_out_seconds, grew
 
 
 def measure_room(run_dir, clients, messages) -> dict:
@@ -99,8 +121,14 @@ def measure_room(run_dir, clients, messages) -> dict:
     sockets through nginx, `messages` posted one after the other."""
     room_file_limit(clients)
     with serve(run_dir, PROCESSES) as served:
-        inboxes, fan_out_seconds = asyncio.run(
-            fan_out(served.socket_url(ROOM), served.origin, clients, messages)
+        inboxes, fan_out_seconds, cpu = asyncio.run(
+            fan_out(
+                served.socket_url(ROOM),
+                served.origin,
+                clients,
+                messages,
+                meter=lambda: {"wall": time.monotonic(), **cpu_seconds(served)},
+            )
         )
         split = sockets_per_process(served, ROOM)
     latencies = sorted(latency for inbox in inboxes for *_, latency in inbox)
@@ -116,6 +144,8 @@ def measure_room(run_dir, clients, messages) -> dict:
         "lost": sum(lost for lost, _, _ in faults),
         "duplicated": sum(duplicated for _, duplicated, _ in faults),
         "sockets_per_process": split,
+        # While the messages went out, the joining left out.
+        "cpu_seconds": {name: round(used, 2) for name, used in cpu.items()},
     }
 
 
@@ -128,6 +158,10 @@ def summarise_room(rounds) -> dict:
         record[key] = max(r[key] for r in rounds)
     record["rounds"] = len(rounds)
     record["sockets_per_process"] = [r["sockets_per_process"] for r in rounds]
+    record["cpu_seconds"] = {
+        name: round(statistics.median(r["cpu_seconds"][name] for r in rounds), 2)
+        for name in rounds[0]["cpu_seconds"]
+    }
     return record
 
 
@@ -163,3 +197,9 @@ def print_room(room):
         f"{room['all_in_ms']:>10.1f} {room['lost']:>6} {room['duplicated']:>4}  "
         f"{splits}"
     )
+    if "cpu_seconds" in room:
+        print(
+            "Seconds while the messages of a round went out (median), wall "
+            "clock and each process's CPU: "
+            + ", ".join(f"{name} {used}" for name, used in room["cpu_seconds"].items())
+        )
