@@ -10,87 +10,47 @@ same run.
 """
 
 import argparse
-import asyncio
 import json
 import os
 import statistics
-import threading
 from contextlib import ExitStack
+from functools import partial
+from pathlib import Path
 
-import psutil
-
+from bench.measure import measure_burst
+from bench.served import (
+    SERVED,
+    measure_room,
+    measure_served,
+    print_room,
+    print_split,
+    summarise_room,
+)
 from bench.servers import BARE, CONFIGS, REDIS_CEILING
-from harness.load import chat_burst, inbox_faults
 from harness.redis import start_redis
 from harness.servers import StageUrls
 from harness.stages import REPO
 
 # Room size N -> messages each client sends (M): every run stays well under 30 s.
-FULL = {"sizes": {10: 100, 50: 10, 200: 1}, "repeats": 3}
-QUICK = {"sizes": {10: 20, 50: 2}, "repeats": 1}
-RUN_TIMEOUT = 30  # seconds for one run's messages to arrive
+# Then, served, a room where one message at a time goes to everyone.
+FULL = {
+    "sizes": {10: 100, 50: 10, 200: 1},
+    "repeats": 3,
+    "room": {"clients": 1000, "messages": 10, "repeats": 3},
+}
+QUICK = {
+    "sizes": {10: 20, 50: 2},
+    "repeats": 1,
+    "room": {"clients": 100, "messages": 3, "repeats": 1},
+}
 RUN = REPO / ".run" / "bench"
-
-
-class PeakMemory(threading.Thread):
-    """Samples the resident memory of a server and its children until stopped."""
-
-    def __init__(self, pid):
-        super().__init__(daemon=True)
-        self.process = psutil.Process(pid)
-        self.peak = 0
-        self.stopped = threading.Event()
-
-    def sample(self):
-        try:
-            family = [self.process, *self.process.children(recursive=True)]
-            self.peak = max(self.peak, sum(p.memory_info().rss for p in family))
-        except psutil.NoSuchProcess:
-            pass
-
-    def run(self):
-        self.sample()
-        while not self.stopped.wait(0.05):  # a sampling interval, not a wait
-            self.sample()
-
-    def stop_mb(self):
-        self.stopped.set()
-        self.join()
-        self.sample()
-        return self.peak / 2**20
-
-
-def percentile(values, fraction):
-    return values[min(len(values) - 1, int(fraction * len(values)))] if values else 0
 
 
 def measure(config, clients, messages_each, redis_url):
     with config.start(RUN, redis_url) as server:
-        urls = StageUrls(server.port)
-        memory = PeakMemory(server.process.pid)
-        memory.start()
-        try:
-            burst = asyncio.run(
-                chat_burst(
-                    urls.socket_url("bench"),
-                    urls.origin,
-                    clients,
-                    messages_each,
-                    timeout=RUN_TIMEOUT,
-                )
-            )
-        finally:
-            peak_rss_mb = memory.stop_mb()
-    faults = [inbox_faults(inbox, clients * messages_each) for inbox in burst.received]
-    latencies = sorted(latency for inbox in burst.received for *_, latency in inbox)
-    return {
-        "deliveries_per_s": len(latencies) / burst.seconds,
-        "p50_ms": 1000 * percentile(latencies, 0.50),
-        "p99_ms": 1000 * percentile(latencies, 0.99),
-        "lost": sum(lost for lost, _, _ in faults),
-        "duplicated": sum(duplicated for _, duplicated, _ in faults),
-        "peak_rss_mb": peak_rss_mb,
-    }
+        return measure_burst(
+            StageUrls(server.port), [server.process.pid], clients, messages_each
+        )
 
 
 def summarise(runs, config, clients, messages_each):
@@ -100,6 +60,8 @@ def summarise(runs, config, clients, messages_each):
         record[key] = round(statistics.median(run[key] for run in runs), 1)
     for key in ("lost", "duplicated"):
         record[key] = max(run[key] for run in runs)
+    if "sockets_per_process" in runs[0]:
+        record["sockets_per_process"] = [run["sockets_per_process"] for run in runs]
     return record
 
 
@@ -214,8 +176,9 @@ def main():
     if args.report:
         with open(args.report) as saved:
             records = json.load(saved)
-        print_table(records)
-        print_part_5_ratios(records)
+        room_path = room_json(args.report)
+        room = json.loads(room_path.read_text()) if room_path.exists() else None
+        report(records, room)
         if args.chart:
             draw_chart(records, args.chart)
         return
@@ -232,37 +195,66 @@ def main():
     # one client send (its README): the benchmark measures throughput, so the
     # servers it starts run without that limit.
     os.environ["CHAT_RATE_LIMIT"] = "off"
-    configs = [
-        config
-        for config in CONFIGS
-        if not args.only or any(text in config.name for text in args.only)
-    ]
+    measurements = {config.name: partial(measure, config) for config in CONFIGS}
+    measurements[SERVED] = partial(measure_served, RUN / "served")
+    measurements = {
+        name: run
+        for name, run in measurements.items()
+        if not args.only or any(text in name for text in args.only)
+    }
     runs = {}
     with ExitStack() as running:
         redis = running.enter_context(start_redis(RUN / "redis"))
         redis_url = redis.url()
         for repeat in range(plan["repeats"]):
             for clients, messages_each in plan["sizes"].items():
-                for config in configs:
+                for config, run in measurements.items():
                     print(
-                        f"round {repeat + 1}/{plan['repeats']}: {config.name}, "
+                        f"round {repeat + 1}/{plan['repeats']}: {config}, "
                         f"N={clients}, M={messages_each}",
                         flush=True,
                     )
-                    result = measure(config, clients, messages_each, redis_url)
-                    runs.setdefault((config.name, clients, messages_each), []).append(
-                        result
-                    )
+                    result = run(clients, messages_each, redis_url)
+                    runs.setdefault((config, clients, messages_each), []).append(result)
+    room = None
+    if SERVED in measurements:
+        rounds = []
+        for repeat in range(plan["room"]["repeats"]):
+            print(
+                f"room round {repeat + 1}/{plan['room']['repeats']}: "
+                f"{plan['room']['clients']} clients, served",
+                flush=True,
+            )
+            rounds.append(
+                measure_room(
+                    RUN / "served", plan["room"]["clients"], plan["room"]["messages"]
+                )
+            )
+        room = summarise_room(rounds)
     records = [summarise(results, *key) for key, results in runs.items()]
     records.sort(key=lambda r: (r["clients"], r["config"]))
     print()
-    print_table(records)
-    print_part_5_ratios(records)
+    report(records, room)
     RUN.mkdir(parents=True, exist_ok=True)
     with open(json_path, "w") as output:
         json.dump(records, output, indent=2)
+    if room:
+        room_json(json_path).write_text(json.dumps(room, indent=2))
     draw_chart(records, chart_path)
     print(f"\nJSON: {json_path}\nchart: {chart_path}")
+
+
+def room_json(json_path) -> Path:
+    """Where the room of 1,000 is saved, beside the table's JSON."""
+    return Path(json_path).with_suffix(".room.json")
+
+
+def report(records, room):
+    print_table(records)
+    print_part_5_ratios(records)
+    print_split(records)
+    if room:
+        print_room(room)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,9 @@ worker_processes 1;
 pid {run}/nginx.pid;
 error_log {run}/nginx-error.log;
 events {{
-    worker_connections 1024;
+    # Each WebSocket holds two: the client's and the one to uvicorn; nginx's
+    # default of 1024 would turn clients away past about 500 sockets.
+    worker_connections 4096;
 }}
 http {{
     types {{
