@@ -13,6 +13,10 @@ from pathlib import Path
 from harness.servers import HOST, ServerProcess, free_port, is_listening, on_a_free_port
 
 TUTORIAL_PORT = 6379  # where the tutorial's CHANNEL_LAYERS expects Redis
+# redis-py 8 waits 5 s for a reply by default, exactly as long as
+# channels_redis's receive asks Redis to wait for a message (BZPOPMIN): in a
+# server process where nothing is said, the read gives up first.
+REDIS_PY_REPLY_TIMEOUT = 5
 
 
 class RedisNotAvailable(RuntimeError):

@@ -208,6 +208,13 @@ PROBLEMS = (
         "more consumers than the Redis connection pool allows (100 by default): "
         "raise max_connections for the channel layer's host.",
     ),
+    Problem(
+        "quiet-socket-closes-after-5-s",
+        r"TimeoutError: Timeout reading from",
+        "redis-py gave up waiting for Redis after 5 s, as long as the channel "
+        "layer waits for a message: give the layer's host a socket_timeout of "
+        "10.",
+    ),
     # --- the handshake, seen from the client ---
     Problem(
         "consumer-never-accepts",

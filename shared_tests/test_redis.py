@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from harness.clients import room_connection
 from harness.closing_receiver import closing_receiver_delivers
-from harness.redis import nowhere, start_redis
+from harness.redis import REDIS_PY_REPLY_TIMEOUT, nowhere, start_redis
 from harness.servers import start_stage
 from harness.waiting import PROMPT, SILENCE, WAIT, wait_for
 from shared_tests.logs import assert_no_traceback
@@ -135,12 +135,6 @@ def test_one_reader_lifts_a_closing_socket_losing_anothers_message(stage, tmp_pa
 def test_a_socket_closing_mid_receive_loses_no_message(stage, tmp_path):
     with start_redis(tmp_path / "redis") as redis_server:
         assert closing_receiver_delivers(stage, redis_server, within=PROMPT)
-
-
-# redis-py 8 waits 5 s for a reply by default, exactly as long as
-# channels_redis's receive asks Redis to wait for a message (BZPOPMIN): in a
-# server process where nothing is said, the read gives up first.
-REDIS_PY_REPLY_TIMEOUT = 5
 
 
 @pytest.mark.slow

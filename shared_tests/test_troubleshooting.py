@@ -31,7 +31,12 @@ from harness.load import (
     posting_over_the_redis_pool,
 )
 from harness.projects import copy_stage, edit
-from harness.redis import RedisNotAvailable, nowhere, start_redis
+from harness.redis import (
+    REDIS_PY_REPLY_TIMEOUT,
+    RedisNotAvailable,
+    nowhere,
+    start_redis,
+)
 from harness.servers import HOST, free_port, start_stage
 from harness.stages import OWN_SETTINGS, Stage
 from harness.troubleshooting import (
@@ -42,13 +47,14 @@ from harness.troubleshooting import (
     installed_versions,
     origin_evidence,
 )
-from harness.waiting import SILENCE, SUBPROCESS, wait_for
+from harness.waiting import PROMPT, SILENCE, SUBPROCESS, WAIT, wait_for
 from shared_tests.logs import assert_no_traceback
 from shared_tests.mistakes import (
     BY_ANCHOR,
     CATALOGUE,
     CONSUMERS,
     ROUTING,
+    SETTINGS,
     broken_copy,
     environment,
 )
@@ -526,6 +532,35 @@ def test_too_many_redis_connections(tmp_path, redis_server):
         log = wait_for_log(server, "MaxConnectionsError")
     assert "MaxConnectionsError: Too many connections" in log
     assert anchors(log) == ["too-many-redis-connections"]
+
+
+def test_quiet_socket_closes_after_5_s(tmp_path, redis_server):
+    # Part 3 as a learner has it, its CHANNEL_LAYERS pointed at this run's
+    # Redis, and a copy with the entry's fix, both quiet from the start.
+    def on_this_redis(name, host):
+        project = copy_stage(3, tmp_path / name)
+        edit(project, SETTINGS, '("127.0.0.1", 6379)', host)
+        return Stage(3, OWN_SETTINGS, project)
+
+    url = repr(redis_server.url())
+    tutorial = on_this_redis("tutorial", url)
+    fixed = on_this_redis("fixed", f'{{"address": {url}, "socket_timeout": 10}}')
+    with (
+        start_as_is(tutorial, tmp_path, "tutorial") as server,
+        start_as_is(fixed, tmp_path, "fixed") as fixed_server,
+        connect(server) as alice,
+        connect(fixed_server) as carol,
+    ):
+        with pytest.raises(TimeoutError):  # nothing comes, nothing closes
+            carol.receive_json(timeout=REDIS_PY_REPLY_TIMEOUT + PROMPT)
+        with pytest.raises(ConnectionClosed) as closed:
+            alice.receive_json(timeout=WAIT)
+        carol.send_message("still here")
+        assert carol.receive_json() == {"message": "still here"}
+        log = wait_for_log(server, "TimeoutError: Timeout reading from")
+    assert closed.value.rcvd.code == 1011  # the server failed
+    assert anchors(log) == ["quiet-socket-closes-after-5-s"]
+    assert "Timeout reading" not in fixed_server.log()
 
 
 def test_auth_middleware_without_session(tmp_path):
