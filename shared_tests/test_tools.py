@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from harness.browser import headless_shell
 from harness.clients import room_connection
 from harness.redis import TUTORIAL_PORT, answers_ping
 from harness.servers import StageUrls, is_listening
@@ -154,3 +155,9 @@ def test_a_group_of_tests_reaches_pytest_xdist_as_one(request):
     if not hasattr(request.config, "workerinput"):
         pytest.skip("runs on one process: no groups to keep")
     assert request.node.nodeid.endswith("@port-6379"), request.node.nodeid
+
+
+@pytest.mark.skipif(not headless_shell(), reason="no Chrome headless shell here")
+def test_the_suite_drives_chromes_headless_shell_where_there_is_one(browser):
+    # A fifth of Chrome's CPU time to start, a seventh to open a tab.
+    assert browser.capabilities["browserName"] == "chrome-headless-shell"

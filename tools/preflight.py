@@ -23,12 +23,14 @@ from selenium.webdriver import ChromeOptions
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.driver_finder import DriverFinder
 
+from harness.browser import headless_shell
 from harness.redis import RedisNotAvailable, redis_server_binary
 from harness.serving import nginx_binary
 
 # Debian's packages for each program, and how other systems get it.
 DEBIAN_PACKAGES = {
-    "browser": ["chromium", "chromium-driver"],
+    # The headless shell: the suite's browser where there is one (harness/browser.py).
+    "browser": ["chromium", "chromium-driver", "chromium-headless-shell"],
     # Sentinel: a Redis that fails over (harness/sentinel.py).
     "redis": ["redis-server", "redis-sentinel"],
     "nginx": ["nginx"],
@@ -53,7 +55,11 @@ SELENIUM_MANAGER_HINT = (
 
 
 def has_browser() -> bool:
-    """Would `webdriver.Chrome(options)` find a browser and a driver?"""
+    """Would `webdriver.Chrome(options)` find a browser and a driver? Where
+    apt-get can install it, Chrome's headless shell is wanted too."""
+    wants_shell = can_apt_get() and not os.environ.get("SE_BROWSER_PATH")
+    if wants_shell and not headless_shell():
+        return False
     # Selenium Manager's own complaints (it found nothing, it could not reach
     # the network) would come before the one message below: not printed.
     selenium_log = logging.getLogger("selenium")

@@ -77,7 +77,7 @@ def screenshot_served_over_tls(driver, logs: Path):
 def main():
     SCREENSHOTS.mkdir(exist_ok=True)
     with new_profile_dir() as profile_dir, tempfile.TemporaryDirectory() as logs:
-        driver = start_chrome(profile_dir)
+        driver = start_chrome(profile_dir, shell=False)  # what a learner sees
         try:
             for part in PARTS:
                 screenshots_of_part(driver, part, Path(logs))
