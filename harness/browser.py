@@ -52,6 +52,13 @@ def headless_shell():
     return next(filter(None, map(shutil.which, HEADLESS_SHELLS)), None)
 
 
+def headless_shell_environment() -> dict:
+    """Variables that have Selenium Manager give any `webdriver.Chrome()` (part
+    4's own tests among them) the headless shell, when there is one."""
+    shell = headless_shell()
+    return {"SE_BROWSER_PATH": shell} if shell else {}
+
+
 def start_chrome(profile_dir: str, shell=True):
     """A headless Chrome that opens https pages whose certificate no authority
     signed without a warning: the only https pages it is sent to are this

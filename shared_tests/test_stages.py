@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from harness.browser import headless_shell_environment
 from harness.projects import copy_stage, edit
 from harness.stages import (
     BEYOND_PART,
@@ -259,11 +260,12 @@ def test_no_database_cache_or_venv_is_tracked():
 
 
 def python(stage, redis_url, *arguments, cwd=None):
-    """`python ARGUMENTS` in the stage's folder (or cwd), in its environment."""
+    """`python ARGUMENTS` in the stage's folder (or cwd), in its environment,
+    whose browser is the suite's (harness/browser.py)."""
     return subprocess.run(
         [sys.executable, *arguments],
         cwd=cwd or stage.folder,
-        env=stage.environment(redis_url),
+        env={**stage.environment(redis_url), **headless_shell_environment()},
         capture_output=True,
         text=True,
         timeout=SUBPROCESS,
