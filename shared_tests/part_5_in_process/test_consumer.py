@@ -553,3 +553,64 @@ async def test_a_websocket_sends_through_the_servers_send_with_session_and_user(
     assert seen["scope"]["session"].session_key is None
     server_send = getattr(seen["send"], "__self__", None) is client.output_queue
     assert server_send == unwrapped
+
+
+# --- channels_redis's group_send (chat/channels_redis_patches.py) ---
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    from harness.redis import start_redis
+
+    with start_redis(tmp_path / "redis") as server:
+        yield server.url()
+
+
+# A group message: channels_redis drops lapsed members, reads the members,
+# drops expired messages, then adds the message: four round trips to Redis.
+@pytest.mark.parametrize(
+    ("pipelined", "round_trips"),
+    [
+        pytest.param(
+            True,
+            2,
+            marks=pytest.mark.patched("CHAT_REDIS_GROUP_SEND_PIPELINED"),
+            id="module on",
+        ),
+        pytest.param(False, 4, id="module off"),
+    ],
+)
+async def test_a_group_message_on_redis_takes_two_round_trips(
+    redis_url, settings, monkeypatch, pipelined, round_trips
+):
+    from redis.asyncio.client import Pipeline, Redis
+
+    from chat.channels_redis_patches import RedisChannelLayer
+
+    settings.CHAT_REDIS_GROUP_SEND_PIPELINED = pipelined
+    layer = RedisChannelLayer(hosts=[redis_url], capacity=2)
+    members = [await layer.new_channel() for _ in range(3)]
+    for channel in members:
+        await layer.group_add("chat_trips", channel)
+    sent = []
+    command, execute = Redis.execute_command, Pipeline.execute
+
+    async def counted_command(self, *args, **options):
+        sent.append(args[0])
+        return await command(self, *args, **options)
+
+    async def counted_execute(self, *args, **options):
+        sent.append("pipeline")
+        return await execute(self, *args, **options)
+
+    monkeypatch.setattr(Redis, "execute_command", counted_command)
+    monkeypatch.setattr(Pipeline, "execute", counted_execute)
+    for number in range(3):  # the third is over the capacity of 2: dropped
+        await layer.group_send("chat_trips", {"type": "chat.message", "n": number})
+    assert len(sent) == 3 * round_trips
+    monkeypatch.undo()
+    for channel in members:
+        for number in range(2):
+            message = await asyncio.wait_for(layer.receive(channel), WAIT)
+            assert message == {"type": "chat.message", "n": number}
+    await layer.flush()
