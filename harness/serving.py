@@ -193,6 +193,10 @@ def uvicorn_command(port, ping_interval=WS_PING_INTERVAL) -> list[str]:
         "--ws-ping-interval", str(ping_interval),
         # Daphne's limit on one frame (1 MiB), where uvicorn's is 16 MiB.
         "--ws-max-size", str(WS_MAX_SIZE),
+        # No compression, as under Daphne: a chat's frames are short, and
+        # permessage-deflate costs CPU for every frame, on both ends, and
+        # zlib's memory for every socket (bench/README.md has the figures).
+        "--ws-per-message-deflate", "false",
     ]  # fmt: skip
 
 

@@ -193,7 +193,7 @@ def consumer_class(part):
 
 
 # Part 5's mixin, set apart for Channels (chat/channels_patches.py).
-MIXINS = {5: ["SkipDatabaseHop"]}
+MIXINS = {5: ["SkipDatabaseHop", "ReadersPerSource"]}
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ https://docs.djangoproject.com/en/5.2/howto/deployment/asgi/
 
 import os
 
-from channels.auth import AuthMiddlewareStack
+# Beyond the tutorial: AuthMiddlewareStack from chat/channels_patches.py (below).
 from channels.routing import ProtocolTypeRouter, URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.core.asgi import get_asgi_application
@@ -18,6 +18,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
 # Initialize Django ASGI application early to ensure the AppRegistry
 # is populated before importing code that may import ORM models.
 django_asgi_app = get_asgi_application()
+
+# Beyond the tutorial: Channels' AuthMiddlewareStack, but a WebSocket's frames
+# are sent without the session's wrapper, which has nothing to do for them,
+# set apart because Channels has no option for it (chat/channels_patches.py).
+from chat.channels_patches import AuthMiddlewareStack
 
 # Beyond the tutorial: a bound on what Daphne holds for one client, set apart
 # because Daphne has no flow control of its own (chat/daphne_flow_control.py).

@@ -198,6 +198,11 @@ CHANNEL_GROUP_EXPIRY = 10
 # waits for every socket of the process, faster, and no message is lost when
 # a socket closes mid-receive (chat/channels_redis_patches.py).
 CHAT_REDIS_ONE_READER = os.environ.get("CHAT_REDIS_ONE_READER") != "off"
+# Beyond the tutorial: CHAT_REDIS_GROUP_SEND_PIPELINED, within that layer, a
+# group_send in two round trips to Redis instead of four (same module).
+CHAT_REDIS_GROUP_SEND_PIPELINED = (
+    os.environ.get("CHAT_REDIS_GROUP_SEND_PIPELINED") != "off"
+)
 REDIS_LAYER = (
     "chat.channels_redis_patches.RedisChannelLayer"
     if CHAT_REDIS_ONE_READER
@@ -320,6 +325,11 @@ if os.environ.get("CHAT_RATE_LIMIT") == "off":
 # clients that never read then cost the server about 22 MB (bench/README.md).
 CHAT_CLIENT_BUFFER = 512 * 1024
 CHAT_DAPHNE_FLOW_CONTROL = os.environ.get("CHAT_DAPHNE_FLOW_CONTROL") != "off"
+# Beyond the tutorial: under Daphne, with its flow control on, each frame
+# written without autobahn's debug line, whose arguments autobahn formats for
+# every frame, logged or not (chat/daphne_flow_control.py).
+# CHAT_DAPHNE_LEAN_SEND=off leaves every frame to autobahn.
+CHAT_DAPHNE_LEAN_SEND = os.environ.get("CHAT_DAPHNE_LEAN_SEND") != "off"
 
 # Beyond the tutorial: how often, in seconds, a consumer re-joins its room's
 # group (chat/consumers.py), so that a Redis that restarted and forgot every
@@ -334,3 +344,15 @@ CHAT_GROUP_RENEWAL = 2
 CHAT_SKIP_DB_HOP_FOR_GROUP_EVENTS = (
     os.environ.get("CHAT_SKIP_DB_HOP_FOR_GROUP_EVENTS") != "off"
 )
+
+# Beyond the tutorial: the consumer's events read by one task for each source
+# (the client, the channel layer) instead of a task for each event, a patch set
+# apart with its tripwire (chat/channels_patches.py); it makes a burst faster.
+# CHAT_CONSUMER_READERS=off leaves the consumer's loop to Channels.
+CHAT_CONSUMER_READERS = os.environ.get("CHAT_CONSUMER_READERS") != "off"
+
+# Beyond the tutorial: a WebSocket's frames sent without the wrapper of
+# Channels' SessionMiddleware, which saves a session on HTTP responses alone, a
+# patch set apart with its tripwire (chat/channels_patches.py).
+# CHAT_WEBSOCKET_SEND_UNWRAPPED=off keeps Channels' own AuthMiddlewareStack.
+CHAT_WEBSOCKET_SEND_UNWRAPPED = os.environ.get("CHAT_WEBSOCKET_SEND_UNWRAPPED") != "off"

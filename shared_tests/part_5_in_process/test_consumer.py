@@ -350,3 +350,267 @@ async def test_a_group_message_costs_the_in_memory_layer_no_work_per_member(
         assert message == {"type": "chat.message", "text": "x"}
     assert not sends, "a send for each member"
     assert len(scans) <= 1, f"{len(scans)} scans for one group message"
+
+
+# --- the consumer's loop (chat/channels_patches.py, ReadersPerSource) ---
+
+
+@pytest_asyncio.fixture
+async def tasks_started():
+    """The coroutine of every task started from here on, by qualified name."""
+    loop = asyncio.get_running_loop()
+    started = []
+
+    def counted(loop, coro, **kwargs):
+        started.append(getattr(coro, "__qualname__", ""))
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    loop.set_task_factory(counted)
+    yield started
+    loop.set_task_factory(None)
+
+
+# Alice posts 20 messages: 40 deliveries. Channels starts a task for the
+# channel layer's receive of every one; part 5's consumer reads each source in
+# one task for its life.
+@pytest.mark.parametrize(
+    ("readers", "most"),
+    [
+        pytest.param(
+            True, 0, marks=pytest.mark.patched("CHAT_CONSUMER_READERS"), id="module on"
+        ),
+        pytest.param(False, None, id="module off"),
+    ],
+)
+async def test_a_burst_is_read_without_a_task_for_each_event(
+    join, settings, tasks_started, readers, most
+):
+    settings.CHAT_CONSUMER_READERS = readers
+    alice, bob = await join("burst"), await join("burst")
+    before = len(tasks_started)
+    for number in range(20):
+        await alice.send_json_to({"message": f"m{number}"})
+    for client in (alice, bob):
+        for number in range(20):
+            assert await received(client) == {"message": f"m{number}"}
+    receives = [name for name in tasks_started[before:] if name.endswith(".receive")]
+    if most is None:  # Channels: a task for each delivery
+        assert len(receives) >= 40
+    else:
+        assert len(receives) <= most
+
+
+@pytest.mark.patched("CHAT_CONSUMER_READERS")
+async def test_the_consumer_loop_dispatches_each_source_in_order_one_at_a_time():
+    from chat.channels_patches import dispatch_in_turn
+
+    client, layer = asyncio.Queue(), asyncio.Queue()
+    for number in range(50):
+        layer.put_nowait(("layer", number))
+    for number in range(5):
+        client.put_nowait(("client", number))
+    dispatched, running = [], []
+
+    async def dispatch(event):
+        running.append(event)
+        assert len(running) == 1, "two events dispatched at once"
+        await asyncio.sleep(0)
+        dispatched.append(event)
+        running.remove(event)
+        if len(dispatched) == 55:
+            raise EOFError  # ends the loop
+
+    with pytest.raises(EOFError):
+        await dispatch_in_turn([(client.get, 1), (layer.get, 32)], dispatch)
+    for source in ("client", "layer"):
+        numbers = [number for name, number in dispatched if name == source]
+        assert numbers == sorted(numbers)
+    assert len(dispatched) == 55
+    assert dispatched[0] == ("client", 0)  # the client is not kept waiting
+
+
+@pytest.mark.patched("CHAT_CONSUMER_READERS")
+async def test_the_consumer_loop_reads_no_further_ahead_than_it_may():
+    """The client's frames one at a time, as Channels: the next once the last
+    is dispatched; the channel layer's at most `ahead`."""
+    from chat.channels_patches import dispatch_in_turn
+
+    read = {"client": 0, "layer": 0}
+    blocked = asyncio.Event()
+
+    def source(name):
+        async def receive():
+            read[name] += 1
+            return name
+
+        return receive
+
+    async def dispatch(event):
+        await blocked.wait()  # the consumer is busy with the first event
+
+    loop = asyncio.ensure_future(
+        dispatch_in_turn([(source("client"), 1), (source("layer"), 8)], dispatch)
+    )
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert read == {"client": 1, "layer": 8}
+    loop.cancel()
+    await asyncio.wait([loop])
+
+
+@pytest.mark.patched("CHAT_CONSUMER_READERS")
+async def test_the_consumer_loop_raises_a_source_error_in_turn_and_ends_its_readers():
+    from chat.channels_patches import dispatch_in_turn
+
+    events = asyncio.Queue()
+    for item in ("one", "two", OSError("the layer failed")):
+        events.put_nowait(item)
+    forever = asyncio.Event()
+    waiting = []
+
+    async def layer():
+        item = await events.get()
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+    async def client():
+        waiting.append(asyncio.current_task())
+        await forever.wait()
+
+    dispatched = []
+
+    async def dispatch(event):
+        dispatched.append(event)
+
+    with pytest.raises(OSError, match="the layer failed"):
+        await dispatch_in_turn([(client, 1), (layer, 32)], dispatch)
+    assert dispatched == ["one", "two"]
+    assert waiting
+    assert all(task.done() for task in waiting), "a reader outlived it"
+
+
+@pytest.mark.patched("CHAT_CONSUMER_READERS")
+async def test_a_cancelled_consumer_loop_ends_its_readers():
+    from chat.channels_patches import dispatch_in_turn
+
+    forever = asyncio.Event()
+    readers = []
+
+    async def receive():
+        readers.append(asyncio.current_task())
+        await forever.wait()
+
+    loop = asyncio.ensure_future(
+        dispatch_in_turn([(receive, 1), (receive, 32)], lambda event: None)
+    )
+    for _ in range(5):
+        await asyncio.sleep(0)
+    loop.cancel()
+    await asyncio.wait([loop])
+    assert loop.cancelled()
+    assert len(readers) == 2
+    assert all(reader.cancelled() for reader in readers)
+
+
+# --- a WebSocket's send (chat/channels_patches.py, AuthMiddlewareStack) ---
+
+
+@pytest.mark.parametrize(
+    "unwrapped",
+    [
+        pytest.param(
+            True,
+            marks=pytest.mark.patched("CHAT_WEBSOCKET_SEND_UNWRAPPED"),
+            id="module on",
+        ),
+        pytest.param(False, id="module off"),
+    ],
+)
+async def test_a_websocket_sends_through_the_servers_send_with_session_and_user(
+    settings, unwrapped
+):
+    """The application behind the stack still has the session and the user
+    in its scope; with the module on, its send is the server's own."""
+    from channels.testing import WebsocketCommunicator
+
+    from chat.channels_patches import AuthMiddlewareStack
+
+    settings.CHAT_WEBSOCKET_SEND_UNWRAPPED = unwrapped
+    seen = {}
+
+    async def application(scope, receive, send):
+        seen.update(scope=scope, send=send)
+        await receive()
+        await send({"type": "websocket.accept"})
+        await receive()
+
+    client = WebsocketCommunicator(AuthMiddlewareStack(application), "/ws/")
+    connected, _ = await client.connect(timeout=WAIT)
+    assert connected
+    await client.disconnect()
+    assert seen["scope"]["user"].is_anonymous
+    assert seen["scope"]["session"].session_key is None
+    server_send = getattr(seen["send"], "__self__", None) is client.output_queue
+    assert server_send == unwrapped
+
+
+# --- channels_redis's group_send (chat/channels_redis_patches.py) ---
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    from harness.redis import start_redis
+
+    with start_redis(tmp_path / "redis") as server:
+        yield server.url()
+
+
+# A group message: channels_redis drops lapsed members, reads the members,
+# drops expired messages, then adds the message: four round trips to Redis.
+@pytest.mark.parametrize(
+    ("pipelined", "round_trips"),
+    [
+        pytest.param(
+            True,
+            2,
+            marks=pytest.mark.patched("CHAT_REDIS_GROUP_SEND_PIPELINED"),
+            id="module on",
+        ),
+        pytest.param(False, 4, id="module off"),
+    ],
+)
+async def test_a_group_message_on_redis_takes_two_round_trips(
+    redis_url, settings, monkeypatch, pipelined, round_trips
+):
+    from redis.asyncio.client import Pipeline, Redis
+
+    from chat.channels_redis_patches import RedisChannelLayer
+
+    settings.CHAT_REDIS_GROUP_SEND_PIPELINED = pipelined
+    layer = RedisChannelLayer(hosts=[redis_url], capacity=2)
+    members = [await layer.new_channel() for _ in range(3)]
+    for channel in members:
+        await layer.group_add("chat_trips", channel)
+    sent = []
+    command, execute = Redis.execute_command, Pipeline.execute
+
+    async def counted_command(self, *args, **options):
+        sent.append(args[0])
+        return await command(self, *args, **options)
+
+    async def counted_execute(self, *args, **options):
+        sent.append("pipeline")
+        return await execute(self, *args, **options)
+
+    monkeypatch.setattr(Redis, "execute_command", counted_command)
+    monkeypatch.setattr(Pipeline, "execute", counted_execute)
+    for number in range(3):  # the third is over the capacity of 2: dropped
+        await layer.group_send("chat_trips", {"type": "chat.message", "n": number})
+    assert len(sent) == 3 * round_trips
+    monkeypatch.undo()
+    for channel in members:
+        for number in range(2):
+            message = await asyncio.wait_for(layer.receive(channel), WAIT)
+            assert message == {"type": "chat.message", "n": number}
+    await layer.flush()
