@@ -20,6 +20,23 @@ pytestmark = [pytest.mark.in_process(5), pytest.mark.asyncio]
 ORIGIN = (b"origin", b"http://testserver")
 
 
+def module_on_and_off(setting, switch, expected=None, on=None, off=None):
+    """Run a test with the module of part 5 behind `setting` on (a test of
+    what it adds: marked patched, deselected once it is off) and off. The
+    test takes `switch` (True, then False) and, if named, `expected` (on, then
+    off)."""
+    names, with_on, with_off = (switch,), (True,), (False,)
+    if expected:
+        names, with_on, with_off = (switch, expected), (True, on), (False, off)
+    return pytest.mark.parametrize(
+        names,
+        [
+            pytest.param(*with_on, marks=pytest.mark.patched(setting), id="module on"),
+            pytest.param(*with_off, id="module off"),
+        ],
+    )
+
+
 # Part 5 and Channels are imported inside the fixtures: a run that deselects
 # these tests (--part 3, make check) imports neither.
 
@@ -292,18 +309,7 @@ def database_hops(monkeypatch):
 
 # Alice's frame takes the hop (receive may use the ORM); the two deliveries,
 # to alice and bob, skip it while the module is on (chat_message must not).
-@pytest.mark.parametrize(
-    ("skip_hop", "hops"),
-    [
-        pytest.param(
-            True,
-            1,
-            marks=pytest.mark.patched("CHAT_SKIP_DB_HOP_FOR_GROUP_EVENTS"),
-            id="module on",
-        ),
-        pytest.param(False, 3, id="module off"),
-    ],
-)
+@module_on_and_off("CHAT_SKIP_DB_HOP_FOR_GROUP_EVENTS", "skip_hop", "hops", 1, 3)
 async def test_a_group_message_is_delivered_without_the_database_hop(
     join, database_hops, settings, skip_hop, hops
 ):
@@ -373,15 +379,7 @@ async def tasks_started():
 # Alice posts 20 messages: 40 deliveries. Channels starts a task for the
 # channel layer's receive of every one; part 5's consumer reads each source in
 # one task for its life.
-@pytest.mark.parametrize(
-    ("readers", "most"),
-    [
-        pytest.param(
-            True, 0, marks=pytest.mark.patched("CHAT_CONSUMER_READERS"), id="module on"
-        ),
-        pytest.param(False, None, id="module off"),
-    ],
-)
+@module_on_and_off("CHAT_CONSUMER_READERS", "readers", "most", 0, None)
 async def test_a_burst_is_read_without_a_task_for_each_event(
     join, settings, tasks_started, readers, most
 ):
@@ -516,17 +514,7 @@ async def test_a_cancelled_consumer_loop_ends_its_readers():
 # --- a WebSocket's send (chat/channels_patches.py, AuthMiddlewareStack) ---
 
 
-@pytest.mark.parametrize(
-    "unwrapped",
-    [
-        pytest.param(
-            True,
-            marks=pytest.mark.patched("CHAT_WEBSOCKET_SEND_UNWRAPPED"),
-            id="module on",
-        ),
-        pytest.param(False, id="module off"),
-    ],
-)
+@module_on_and_off("CHAT_WEBSOCKET_SEND_UNWRAPPED", "unwrapped")
 async def test_a_websocket_sends_through_the_servers_send_with_session_and_user(
     settings, unwrapped
 ):
@@ -568,18 +556,7 @@ def redis_url(tmp_path):
 
 # A group message: channels_redis drops lapsed members, reads the members,
 # drops expired messages, then adds the message: four round trips to Redis.
-@pytest.mark.parametrize(
-    ("pipelined", "round_trips"),
-    [
-        pytest.param(
-            True,
-            2,
-            marks=pytest.mark.patched("CHAT_REDIS_GROUP_SEND_PIPELINED"),
-            id="module on",
-        ),
-        pytest.param(False, 4, id="module off"),
-    ],
-)
+@module_on_and_off("CHAT_REDIS_GROUP_SEND_PIPELINED", "pipelined", "round_trips", 2, 4)
 async def test_a_group_message_on_redis_takes_two_round_trips(
     redis_url, settings, monkeypatch, pipelined, round_trips
 ):
