@@ -546,26 +546,19 @@ async def test_a_websocket_sends_through_the_servers_send_with_session_and_user(
 # --- channels_redis's group_send (chat/channels_redis_patches.py) ---
 
 
-@pytest.fixture
-def redis_url(tmp_path):
-    from harness.redis import start_redis
-
-    with start_redis(tmp_path / "redis") as server:
-        yield server.url()
-
-
 # A group message: channels_redis drops lapsed members, reads the members,
 # drops expired messages, then adds the message: four round trips to Redis.
 @module_on_and_off("CHAT_REDIS_GROUP_SEND_PIPELINED", "pipelined", "round_trips", 2, 4)
 async def test_a_group_message_on_redis_takes_two_round_trips(
-    redis_url, settings, monkeypatch, pipelined, round_trips
+    redis_server, settings, monkeypatch, pipelined, round_trips
 ):
     from redis.asyncio.client import Pipeline, Redis
 
     from chat.channels_redis_patches import RedisChannelLayer
 
     settings.CHAT_REDIS_GROUP_SEND_PIPELINED = pipelined
-    layer = RedisChannelLayer(hosts=[redis_url], capacity=2)
+    # The suite's Redis: its channels_redis keys are flushed at the end.
+    layer = RedisChannelLayer(hosts=[redis_server.url()], capacity=2)
     members = [await layer.new_channel() for _ in range(3)]
     for channel in members:
         await layer.group_add("chat_trips", channel)
