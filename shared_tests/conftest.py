@@ -54,6 +54,8 @@ def pytest_configure(config):
         "in_process(n): runs part n's code in this process; with --part n or none",
         "browser: drives headless Chrome (deselect with -m 'not browser')",
         "slow: takes 3 s or more by design; started before the others",
+        "waits: spends most of its time on a clock (a timeout, a lease, a "
+        "failover); all such tests run in turn on one worker, started first",
         "patched(setting): about what a patch adds; deselected when setting=off",
     ):
         config.addinivalue_line("markers", line)
@@ -135,7 +137,16 @@ def pytest_collection_modifyitems(config, items):
         if "browser" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
         group = shared_server_group(item, stage)
-        if group:  # to the worker that has that server running
+        if item.get_closest_marker("waits"):
+            if group:
+                raise pytest.UsageError(
+                    f"{item.nodeid} is marked `waits` but shares a server: "
+                    "it cannot both run on that server's worker and with the waits"
+                )
+            # Waiting tests side by side would leave the cores idle; one
+            # after another on one worker, they overlap the others' work.
+            group = "waits"
+        if group:  # to the one worker that runs them all
             item.add_marker(pytest.mark.xdist_group(group))
         if in_process:  # as part n on the in-memory layer; never by make check
             as_stage = Stage(in_process.args[0])
@@ -154,8 +165,14 @@ def pytest_collection_modifyitems(config, items):
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept
     yield  # pytest orders the tests by the servers they share; xdist groups them
-    # Then slow tests first (xdist still sends its groups ahead of them).
-    items.sort(key=lambda item: not item.get_closest_marker("slow"))
+    # Then the waits first, and slow tests next: xdist hands out its units in
+    # this order, so none of them starts last and runs alone at the end.
+    items.sort(
+        key=lambda item: (
+            not item.get_closest_marker("waits"),
+            not item.get_closest_marker("slow"),
+        )
+    )
 
 
 @pytest.hookimpl(wrapper=True)

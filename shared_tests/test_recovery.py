@@ -36,6 +36,20 @@ def group_size(redis_url, room):
     return redis.Redis.from_url(redis_url).zcard(f"asgi:group:chat_{room}")
 
 
+def wait_for_two_renewals(redis_url, room):
+    """Until the membership of room's one client has been renewed twice (each
+    renewal stamps it with the time): long enough for any renewal still
+    running in the server to have run too."""
+    layer, stamps = redis.Redis.from_url(redis_url), set()
+
+    def renewed_twice():
+        group = layer.zrange(f"asgi:group:chat_{room}", 0, -1, withscores=True)
+        stamps.update(stamp for _, stamp in group)
+        return len(stamps) >= 3  # joined, then renewed twice
+
+    wait_for(renewed_twice, f"{room} renewed twice", 2 * GROUP_RENEWAL + WAIT)
+
+
 @pytest.mark.any_layer
 def test_sigterm_closes_every_socket_with_a_reason(stage, private_server):
     server = private_server()
@@ -80,7 +94,7 @@ def test_the_page_reconnects_when_the_server_is_back(
     assert_no_traceback(again.log())
 
 
-@pytest.mark.slow
+@pytest.mark.waits
 @pytest.mark.layer("redis")
 def test_a_quick_redis_restart_leaves_no_socket_deaf(stage, private_server, tmp_path):
     redis_server = start_redis(tmp_path / "redis")
@@ -172,7 +186,7 @@ async def got_back(socket):
         return False
 
 
-@pytest.mark.slow
+@pytest.mark.waits
 @pytest.mark.layer("redis")
 def test_a_redis_outage_during_a_burst_leaves_no_socket_deaf(
     stage, private_server, tmp_path
@@ -190,7 +204,7 @@ def test_a_redis_outage_during_a_burst_leaves_no_socket_deaf(
     assert_no_traceback(server.log())
 
 
-@pytest.mark.slow
+@pytest.mark.waits
 @pytest.mark.layer("redis")
 def test_a_stalled_redis_delays_the_chat_then_it_recovers(
     stage, private_server, tmp_path
@@ -223,6 +237,7 @@ def test_a_stalled_redis_delays_the_chat_then_it_recovers(
     assert "the channel layer failed" not in server.log()
 
 
+@pytest.mark.waits
 @pytest.mark.layer("redis")
 def test_a_consumer_that_fails_leaves_its_room(stage, private_server, tmp_path):
     with start_redis(tmp_path / "redis") as redis_server:
@@ -238,12 +253,14 @@ def test_a_consumer_that_fails_leaves_its_room(stage, private_server, tmp_path):
             "a consumer that failed should have left its room's group",
         )
         # Redis takes writes again: nothing of the dead consumer (its renewal)
-        # may put it back.
+        # may put it back, while a live one's renews as it should.
         redis.Redis.from_url(redis_server.url()).config_set("maxmemory", 0)
-        time.sleep(2 * GROUP_RENEWAL)  # two renewals, if one were still running
+        with room_connection(server, "alive"):
+            wait_for_two_renewals(redis_server.url(), "alive")
         assert group_size(redis_server.url(), "full") == 0, "a dead channel rejoined"
 
 
+@pytest.mark.waits
 @pytest.mark.layer("redis")
 def test_a_renewal_that_fails_closes_its_idle_socket_with_a_reason(
     stage, private_server, tmp_path
@@ -261,7 +278,7 @@ def test_a_renewal_that_fails_closes_its_idle_socket_with_a_reason(
     assert "Traceback" not in server.log()
 
 
-@pytest.mark.slow
+@pytest.mark.waits
 @pytest.mark.layer("redis")
 def test_the_membership_of_a_killed_server_lapses(stage, private_server, tmp_path):
     """A process killed at once (SIGKILL, out of memory) discards nothing:

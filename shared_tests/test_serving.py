@@ -474,7 +474,7 @@ def what_the_failover_cost(seen) -> str:
     )
 
 
-@pytest.mark.slow
+@pytest.mark.waits
 @pytest.mark.parametrize(
     "failure",
     [
