@@ -21,9 +21,12 @@ its markers say which of them it is about, and the rest are deselected
 an upstream adds (chat/channels_patches.py, ...): with SETTING=off in the
 environment, that module is switched off and the test is deselected.
 
-`slow` marks a test that takes 3 s or more by design (an outage it waits out,
-servers of its own). Slow tests start first: a worker that began one last
-would keep the whole run waiting for it.
+`slow` marks a test that takes 3 s or more by design (servers of its own, a
+flood). Slow tests start first: a worker that began one last would keep the
+whole run waiting for it. `waits(seconds)` marks one that spends most of that
+time waiting out a clock it is about (a timeout, a lease, a failover): those
+start first too, but run one after another on a few workers, so that the
+cores stay busy with the other tests meanwhile.
 """
 
 import itertools
@@ -54,8 +57,8 @@ def pytest_configure(config):
         "in_process(n): runs part n's code in this process; with --part n or none",
         "browser: drives headless Chrome (deselect with -m 'not browser')",
         "slow: takes 3 s or more by design; started before the others",
-        "waits: spends most of its time on a clock (a timeout, a lease, a "
-        "failover); all such tests run in turn on one worker, started first",
+        "waits(seconds): spends about that long on a clock (a timeout, a lease, "
+        "a failover); such tests run in turn on a few workers, started first",
         "patched(setting): about what a patch adds; deselected when setting=off",
     ):
         config.addinivalue_line("markers", line)
@@ -116,6 +119,26 @@ def is_selected(item, stage, config) -> bool:
     return stage.layer in layers
 
 
+def waits_groups(config, items):
+    """The tests marked `waits`, spread over as many xdist groups as there
+    are workers beyond the cores, longest first, each to the group with the
+    least waiting so far. Waiting tests side by side leave the cores idle;
+    one after another on a few workers, they overlap the others' work."""
+    workers = getattr(config, "workerinput", {}).get("workercount", 1)
+    totals = [0] * max(1, workers - (os.cpu_count() or 1))
+    waiting = [item for item in items if item.get_closest_marker("waits")]
+    groups = {}
+    for item in sorted(waiting, key=waiting_time, reverse=True):
+        least = totals.index(min(totals))
+        totals[least] += waiting_time(item)
+        groups[item] = f"waits-{least + 1}"
+    return groups
+
+
+def waiting_time(item):
+    return item.get_closest_marker("waits").args[0]
+
+
 @pytest.hookimpl(wrapper=True)  # around pytest's and xdist's own
 def pytest_collection_modifyitems(config, items):
     kept, deselected = [], []
@@ -137,16 +160,12 @@ def pytest_collection_modifyitems(config, items):
         if "browser" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
         group = shared_server_group(item, stage)
-        if item.get_closest_marker("waits"):
-            if group:
-                raise pytest.UsageError(
-                    f"{item.nodeid} is marked `waits` but shares a server: "
-                    "it cannot both run on that server's worker and with the waits"
-                )
-            # Waiting tests side by side would leave the cores idle; one
-            # after another on one worker, they overlap the others' work.
-            group = "waits"
-        if group:  # to the one worker that runs them all
+        if group and item.get_closest_marker("waits"):
+            raise pytest.UsageError(
+                f"{item.nodeid} is marked `waits` but shares a server: it "
+                "cannot both run on that server's worker and with the waits"
+            )
+        if group:  # to the worker that has that server running
             item.add_marker(pytest.mark.xdist_group(group))
         if in_process:  # as part n on the in-memory layer; never by make check
             as_stage = Stage(in_process.args[0])
@@ -161,6 +180,8 @@ def pytest_collection_modifyitems(config, items):
             kept.append(item)
         else:
             deselected.append(item)
+    for item, group in waits_groups(config, kept).items():
+        item.add_marker(pytest.mark.xdist_group(group))
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept

@@ -126,7 +126,7 @@ def mistake_case(mistake):
     in-memory layer it need not."""
     marks = [NEEDS_6379] if mistake.layer == "redis" else []
     if mistake.anchor in WAITS_FOR_A_TIMEOUT:
-        marks.append(pytest.mark.waits)
+        marks.append(pytest.mark.waits(7))
     return pytest.param(mistake, id=mistake.anchor, marks=marks)
 
 
@@ -185,7 +185,7 @@ NO_ENTRY = [
         'it shows the "message" of every frame your server sends (data.message), '
         "and your server's frames have none",
         id="another-key-in-the-page",
-        marks=pytest.mark.waits,
+        marks=pytest.mark.waits(10),
     ),
 ]
 

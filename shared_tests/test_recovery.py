@@ -7,6 +7,7 @@ import json
 import signal
 import threading
 import time
+from collections import Counter
 from contextlib import ExitStack
 
 import pytest
@@ -94,7 +95,7 @@ def test_the_page_reconnects_when_the_server_is_back(
     assert_no_traceback(again.log())
 
 
-@pytest.mark.waits
+@pytest.mark.waits(4)
 @pytest.mark.layer("redis")
 def test_a_quick_redis_restart_leaves_no_socket_deaf(stage, private_server, tmp_path):
     redis_server = start_redis(tmp_path / "redis")
@@ -125,8 +126,9 @@ def test_a_quick_redis_restart_leaves_no_socket_deaf(stage, private_server, tmp_
 
 async def fate_of_sockets_in_outage(server, redis_server, data_dir, clients, outage):
     """A burst in one room, Redis killed as it is delivered and back after
-    `outage` seconds. For each socket: "closed" (error, then 4503) or
-    "receiving" (it gets a message sent once Redis is back)."""
+    `outage` seconds. For each socket: "closed" (error, then 4503),
+    "receiving" (it gets a message sent once Redis is back), "deaf" (open,
+    and it does not), or how else it was closed."""
     sockets = await open_room(server.socket_url("outage"), server.origin, clients)
     fates = [None] * clients
 
@@ -138,9 +140,8 @@ async def fate_of_sockets_in_outage(server, redis_server, data_dir, clients, out
                 error = json.loads(await socket.recv()).get("error", error)
         except ConnectionClosed as closed:
             code = closed.rcvd.code if closed.rcvd else 1006
-            assert code == UNREACHABLE_CLOSE_CODE, f"socket {number} closed with {code}"
-            assert "cannot reach" in error, f"socket {number} closed without a word"
-            fates[number] = "closed"
+            told = code == UNREACHABLE_CLOSE_CODE and "cannot reach" in (error or "")
+            fates[number] = "closed" if told else f"closed with {code} after {error!r}"
 
     watchers = [asyncio.create_task(watch(*pair)) for pair in enumerate(sockets)]
     try:
@@ -152,12 +153,19 @@ async def fate_of_sockets_in_outage(server, redis_server, data_dir, clients, out
         with start_redis(data_dir, port=redis_server.port) as restarted:
             # Every socket still open renews its membership by itself; the wait
             # runs in a thread, so that the watchers above go on reading.
-            await asyncio.to_thread(
-                wait_for,
-                lambda: group_size(restarted.url(), "outage") >= fates.count(None),
-                "the open sockets should have joined their room again",
-                GROUP_RENEWAL + WAIT,
-            )
+            try:
+                await asyncio.to_thread(
+                    wait_for,
+                    lambda: group_size(restarted.url(), "outage") >= fates.count(None),
+                    "",
+                    GROUP_RENEWAL + WAIT,
+                )
+            except TimeoutError:
+                in_group = group_size(restarted.url(), "outage")
+                raise AssertionError(
+                    f"the open sockets should have joined their room again: "
+                    f"{in_group} in its group; {Counter(fates)} (None: open)"
+                ) from None
             async with connect(
                 server.socket_url("outage"), origin=server.origin
             ) as new:
@@ -186,7 +194,7 @@ async def got_back(socket):
         return False
 
 
-@pytest.mark.waits
+@pytest.mark.waits(7)
 @pytest.mark.layer("redis")
 def test_a_redis_outage_during_a_burst_leaves_no_socket_deaf(
     stage, private_server, tmp_path
@@ -198,13 +206,13 @@ def test_a_redis_outage_during_a_burst_leaves_no_socket_deaf(
                 server, redis_server, tmp_path / "redis", clients=50, outage=5
             )
         )
-    counts = {fate: fates.count(fate) for fate in set(fates)}
-    print(f"\nafter a 5 s outage during a burst: {counts}")
-    assert "deaf" not in counts, f"open sockets that receive nothing: {counts}"
+    counts = Counter(fates)
+    print(f"\nafter a 5 s outage during a burst: {dict(counts)}")
+    assert set(counts) <= {"closed", "receiving"}, f"deaf or closed untold: {counts}"
     assert_no_traceback(server.log())
 
 
-@pytest.mark.waits
+@pytest.mark.waits(5)
 @pytest.mark.layer("redis")
 def test_a_stalled_redis_delays_the_chat_then_it_recovers(
     stage, private_server, tmp_path
@@ -237,7 +245,7 @@ def test_a_stalled_redis_delays_the_chat_then_it_recovers(
     assert "the channel layer failed" not in server.log()
 
 
-@pytest.mark.waits
+@pytest.mark.waits(6)
 @pytest.mark.layer("redis")
 def test_a_consumer_that_fails_leaves_its_room(stage, private_server, tmp_path):
     with start_redis(tmp_path / "redis") as redis_server:
@@ -260,7 +268,7 @@ def test_a_consumer_that_fails_leaves_its_room(stage, private_server, tmp_path):
         assert group_size(redis_server.url(), "full") == 0, "a dead channel rejoined"
 
 
-@pytest.mark.waits
+@pytest.mark.waits(4)
 @pytest.mark.layer("redis")
 def test_a_renewal_that_fails_closes_its_idle_socket_with_a_reason(
     stage, private_server, tmp_path
@@ -278,7 +286,7 @@ def test_a_renewal_that_fails_closes_its_idle_socket_with_a_reason(
     assert "Traceback" not in server.log()
 
 
-@pytest.mark.waits
+@pytest.mark.waits(11)
 @pytest.mark.layer("redis")
 def test_the_membership_of_a_killed_server_lapses(stage, private_server, tmp_path):
     """A process killed at once (SIGKILL, out of memory) discards nothing:

@@ -137,7 +137,7 @@ def test_a_socket_closing_mid_receive_loses_no_message(stage, tmp_path):
         assert closing_receiver_delivers(stage, redis_server, within=PROMPT)
 
 
-@pytest.mark.waits
+@pytest.mark.waits(7)
 @pytest.mark.before_part(5)
 @pytest.mark.repository
 def test_reply_timeout_lifts_a_quiet_room_closing_after_5_s(
@@ -164,7 +164,7 @@ def server_connections(probe) -> dict:
     }
 
 
-@pytest.mark.waits
+@pytest.mark.waits(8)
 @pytest.mark.since_part(5)
 def test_a_quiet_room_keeps_its_connections_to_redis(stage, private_server, tmp_path):
     """In part 5 too, the read that waits for a message timed out after 5 s

@@ -474,14 +474,19 @@ def what_the_failover_cost(seen) -> str:
     )
 
 
-@pytest.mark.waits
 @pytest.mark.parametrize(
     "failure",
     [
-        "killed",
+        pytest.param("killed", marks=pytest.mark.waits(7)),
         # A hung primary takes redis-py's retries to the old address without
         # the fix of chat/redis_py_patches.py: 24 s of deaf sockets.
-        pytest.param("frozen", marks=pytest.mark.patched("CHAT_SENTINEL_RECONNECT")),
+        pytest.param(
+            "frozen",
+            marks=[
+                pytest.mark.waits(12),
+                pytest.mark.patched("CHAT_SENTINEL_RECONNECT"),
+            ],
+        ),
     ],
 )
 def test_a_busy_room_chats_on_through_a_redis_failover(tmp_path, failure):

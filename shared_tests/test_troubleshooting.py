@@ -534,7 +534,7 @@ def test_too_many_redis_connections(tmp_path, redis_server):
     assert anchors(log) == ["too-many-redis-connections"]
 
 
-@pytest.mark.waits
+@pytest.mark.waits(8)
 def test_quiet_socket_closes_after_5_s(tmp_path, redis_server):
     # Part 3 as a learner has it, its CHANNEL_LAYERS pointed at this run's
     # Redis, and a copy with the entry's fix, both quiet from the start.
