@@ -50,12 +50,13 @@ class Burst:
 
 
 async def chat_burst(
-    ws_url, origin, clients, messages_each, timeout, quiet=QUIET
+    ws_url, origin, clients, messages_each, timeout, quiet=QUIET, before_leaving=None
 ) -> Burst:
     """Connect `clients` to one room; each sends `messages_each` as fast as it
     can. Returns what every client received, once
     every client has all it should, or nothing has arrived for `quiet` seconds,
-    or `timeout` seconds have passed."""
+    or `timeout` seconds have passed. before_leaving() is called then, before
+    the clients close their sockets."""
     expected = clients * messages_each
     sockets = await open_room(ws_url, origin, clients)
     received = [[] for _ in sockets]
@@ -94,6 +95,8 @@ async def chat_burst(
         # A listener whose socket was closed on it ends with an error: that
         # shows as lost messages below.
         await asyncio.gather(*listeners, return_exceptions=True)
+        if before_leaving:
+            before_leaving()
     finally:
         await asyncio.gather(*(socket.close() for socket in sockets))
     return Burst(received, max(last_arrival - first_sent, 1e-9))
@@ -124,9 +127,13 @@ def delivery_problems(received, clients, messages_each):
     return problems
 
 
-def burst_over_default_capacity(server) -> list:
-    """OVER_DEFAULT_CAPACITY in the room "burst" of a server: what went wrong
-    in its delivery (delivery_problems), once nothing more arrives."""
+def burst_over_default_capacity(server, read_log) -> tuple[list, str]:
+    """OVER_DEFAULT_CAPACITY in the room "burst" of a server, once nothing
+    more arrives: what went wrong in its delivery (delivery_problems), and
+    read_log() as it stood before the clients left. Once they leave, a
+    server still busy delivering the burst may log its sends to their closed
+    sockets: that is not the loss."""
+    log = []
     burst = asyncio.run(
         chat_burst(
             server.socket_url("burst"),
@@ -134,9 +141,10 @@ def burst_over_default_capacity(server) -> list:
             **OVER_DEFAULT_CAPACITY,
             timeout=WAIT,
             quiet=SILENCE,
+            before_leaving=lambda: log.append(read_log()),
         )
     )
-    return delivery_problems(burst.received, **OVER_DEFAULT_CAPACITY)
+    return delivery_problems(burst.received, **OVER_DEFAULT_CAPACITY), log[0]
 
 
 def posting_over_the_redis_pool(server, redis_url, patience=WAIT) -> list:

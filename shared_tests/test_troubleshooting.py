@@ -518,8 +518,7 @@ def test_in_memory_layer_across_processes(tmp_path, redis_server):
 def test_channel_capacity(tmp_path):
     # The tutorial's own code, with the default capacity: 100 per channel.
     with start(3, tmp_path) as server:
-        problems = burst_over_default_capacity(server)
-        log = server.log()
+        problems, log = burst_over_default_capacity(server, server.log)
     assert problems, "a burst over the default capacity loses messages"
     assert_no_traceback(log)  # and says nothing
     assert "ChannelFull" not in log
