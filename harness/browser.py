@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 
+from harness.servers import free_port
 from harness.waiting import wait_for, watch_for_giving_up
 
 CHROME_FLAGS = (
@@ -80,7 +81,10 @@ def start_chrome(profile_dir: str, shell=True):
     # Keep the page's console, so a failing test can show it.
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     options.accept_insecure_certs = True
-    return webdriver.Chrome(options=options)
+    # chromedriver on a port of the suite's choosing (harness/servers.py says
+    # why), not on one Selenium found free among the clients' own.
+    service = webdriver.ChromeService(port=free_port())
+    return webdriver.Chrome(options=options, service=service)
 
 
 def new_profile_dir() -> tempfile.TemporaryDirectory:

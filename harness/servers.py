@@ -6,6 +6,7 @@ it started.
 """
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -19,10 +20,24 @@ from harness.waiting import SERVER_START, SERVER_STOP, wait_for
 HOST = "127.0.0.1"
 
 
+# Below every system's range of ephemeral ports (Linux's starts at 32768,
+# macOS's and Windows' at 49152), which the system hands to each client
+# socket as its own port, and to bind(0). The suite opens clients by the
+# hundred: a port found free in that range could be a client's a moment
+# later, before the server binds it (chromedriver then exits with status 1).
+LISTENING_PORTS = range(20000, 32768)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+    """A port nothing listens on or uses now, that no client socket is given."""
+    while True:
+        port = random.choice(LISTENING_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
+            return port
 
 
 class PortTaken(RuntimeError):
@@ -31,7 +46,7 @@ class PortTaken(RuntimeError):
 
 def on_a_free_port(start, tries=3):
     """start(port) on a free port, and on another if the first is taken meanwhile
-    (the suite's workers and their clients take ports all the time)."""
+    (each of the suite's workers picks its servers' ports on its own)."""
     for attempt in range(1, tries + 1):
         try:
             return start(free_port())
