@@ -42,11 +42,12 @@ def pytest_addoption(parser):
 
 
 def pytest_xdist_auto_num_workers(config):
-    """`-n auto`: two workers more than there are cores. One spends most of
-    the run on the tests that wait on a clock (the `waits` group); the others
-    are one more than there are cores, as a test spends much of its time
-    waiting on a server, Redis or the browser and another worker runs
-    meanwhile (make test on 2 cores: 136 and 141 s with 4 workers, 148 to
+    """`-n auto`: two workers more than there are cores. The tests that wait
+    on a clock are spread over the two extra ones first (shared_tests/
+    conftest.py's waits_groups), so the cores stay busy with the others
+    meanwhile; a test also spends much of its time waiting on a server,
+    Redis or the browser, and one more worker runs another test then (make
+    test on 2 cores, one morning: 108 to 121 s with 4 workers, after 148 to
     161 s with 3)."""
     return (os.cpu_count() or 1) + 2
 
