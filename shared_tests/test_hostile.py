@@ -28,6 +28,13 @@ from harness.hostile import (
 )
 from harness.load import open_room
 from harness.waiting import SCALE, WAIT, wait_for
+from shared_tests.lagging import (
+    LAG,
+    LONG_INTEGER,
+    UNREADABLE_CODE,
+    assert_told_after_all,
+    closed_while_lagging,
+)
 from shared_tests.logs import assert_no_traceback
 from shared_tests.malformed import MALFORMED_FRAMES, send_malformed_frame
 
@@ -36,7 +43,7 @@ pytestmark = pytest.mark.since_part(5)
 # part_5/mysite/settings.py, chat/consumers.py and chat/daphne_flow_control.py
 RATE, BURST = 10, 100  # CHAT_RATE_LIMIT
 MESSAGE_MAX_LENGTH = 10_000  # CHAT_MESSAGE_MAX_LENGTH
-PING_FLOOD_CODE, UNREADABLE_CODE = 4429, 4400
+PING_FLOOD_CODE = 4429
 MEMORY_GROWTH_LIMIT = 50  # MB
 # One sender's frames: CHAT_CLIENT_BUFFER (512 KiB) held and the parser's own
 # buffers stay under this; MAX_QUEUED_FRAMES (32) of 1 MiB, without the byte
@@ -323,7 +330,7 @@ HOSTILE_FRAMES = {
         UNREADABLE_CODE,
     ),
     "an integer of 5,000 digits": (
-        lambda: frame(TEXT, b'{"message": "hi", "n": ' + b"7" * 5000 + b"}"),
+        lambda: frame(TEXT, LONG_INTEGER.encode()),
         UNREADABLE_CODE,
     ),
     "invalid UTF-8": (lambda: frame(TEXT, b'{"message": "\xff\xfe"}'), 1007),
@@ -373,6 +380,17 @@ def test_a_malformed_frame_gets_the_close_code_rfc_6455_asks_for(
     assert still_chatting, "the others in the room should chat on"
     assert closed, "the offender should get a close frame"
     assert closed[0] == code
+
+
+@pytest.mark.patched("CHAT_DAPHNE_FLOW_CONTROL")  # chat/daphne_flow_control.py
+@pytest.mark.any_layer  # how Daphne closes, whatever the layer
+@pytest.mark.waits(LAG + 1)
+def test_a_client_lagging_behind_when_it_is_closed_gets_all_and_the_reason(
+    stage, private_server
+):
+    server = private_server()
+    assert_told_after_all(*asyncio.run(closed_while_lagging(server, server.log)))
+    assert_no_traceback(server.log())
 
 
 BAD_ORIGINS = {

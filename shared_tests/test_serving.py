@@ -35,6 +35,7 @@ from harness.serving import (
 )
 from harness.stages import BEYOND_PART, stage_folder
 from harness.waiting import POLL, SCALE, SERVER_START, SUBPROCESS, WAIT, wait_for
+from shared_tests.lagging import assert_told_after_all, closed_while_lagging
 from shared_tests.logs import assert_no_traceback
 from shared_tests.malformed import INVALID_DATA, MALFORMED_FRAMES, send_malformed_frame
 
@@ -199,6 +200,19 @@ def test_a_malformed_frame_gets_the_close_code_rfc_6455_asks_for_under_uvicorn(
     assert closed[0] == UVICORN_ANSWERS.get(name, code)
     if code == INVALID_DATA:  # said in one line, so the filter is still needed
         assert INVALID_UTF8_LINE in logs, logs
+
+
+def test_a_client_lagging_behind_when_it_is_closed_gets_all_and_the_reason(
+    served,
+):
+    """test_hostile.py's test of the same name, through nginx to uvicorn, which
+    gives a client ten seconds to answer a close, and then flushes."""
+
+    def logs():
+        return "".join(process.log() for process in served.asgi)
+
+    assert_told_after_all(*asyncio.run(closed_while_lagging(served, logs)))
+    assert_no_traceback(logs())
 
 
 @pytest.fixture(scope="module")

@@ -8,27 +8,36 @@ the connection's write buffer however much of it the client has not read. A
 client that stops reading, or that sends faster than its consumer works,
 grows the server without bound. Daphne also answers every ping, drops the
 reason of a close the application sends, and drops the TCP connection
-without a close frame on a frame too big (1009) or not UTF-8 (1007).
+without a close frame on a frame too big (1009) or not UTF-8 (1007). And it
+gives a client one second to answer a close before it aborts the connection,
+throwing away all it had not sent yet: a client a second behind (a busy
+machine, a slow link) loses the end of what it was sent, the reason and the
+close frame itself, and sees 1006.
 
 What this module does, around the WebSocket routes (mysite/asgi.py): it stops
 reading a client whose frames pile up (MAX_QUEUED_FRAMES, or
 CHAT_CLIENT_BUFFER bytes) or who does not read what it is sent, and closes,
 with 4413 and the reason, one that has not read the last CHAT_CLIENT_BUFFER
-bytes; it closes a ping flood with 4429; it sends the reason of a close; and
-it sends a close frame before autobahn drops a connection. That is what
-uvicorn's websockets implementation has built in (max_queue, write limits).
-Under any other server it does nothing.
+bytes; it closes a ping flood with 4429; it sends the reason of a close; it
+sends a close frame before autobahn drops a connection; and it gives a client
+CLOSE_TIMEOUT seconds to answer a close of the application's (one second
+still, for a client closed for reading nothing or flooding). That is what
+uvicorn's websockets implementation has built in (max_queue, write limits,
+a close timeout of ten seconds). Under any other server it does nothing.
 
 Written for Daphne 4.2.3 on autobahn 26.11 and Twisted 26.10. It relies on
 Daphne handing each application `partial(Server.handle_reply, protocol)` as
 its send and `asyncio.Queue.get` as its receive, on the queue being filled by
-put_nowait, and on autobahn's ping, close and failure paths: WRITTEN_AGAINST
+put_nowait, on autobahn's ping, close and failure paths, and on autobahn
+reading closeHandshakeTimeout from the connection as it sends a close (a
+protocol option that Daphne leaves at autobahn's one second): WRITTEN_AGAINST
 records the SHA-256 of each of their sources, and shared_tests/test_upstream.py
 fails once the installed code differs.
 
 Off, Daphne serves as it does for the tutorial: nothing breaks, but a client
 that never reads, or that floods, costs the server memory without bound, a
-ping flood is answered in full, and a close loses its reason.
+ping flood is answered in full, a close loses its reason, and a client more
+than a second behind loses the end of its messages when it is closed.
 
 Also here, switched on by CHAT_DAPHNE_LEAN_SEND (and only where the flow
 control above is on, since it is the flow control's connection that does
@@ -88,6 +97,12 @@ WRITTEN_AGAINST = {
     "autobahn.websocket.protocol.WebSocketProtocol._invalid_payload": (
         "1784316d7af3d95d3d20c8f1394bac146f660958bf00063fd86af612b2b5d067"
     ),
+    "autobahn.websocket.protocol.WebSocketProtocol.sendCloseFrame": (
+        "a511406d6b0d711e81f5067e322de0f628437b9f9dac0c74a001bc19c482b9fc"
+    ),
+    "autobahn.websocket.protocol.WebSocketProtocol.onCloseHandshakeTimeout": (
+        "b64c7e3125c7d0d21ed15bbe27c11d251447f74096166008d53b841ba500e7de"
+    ),
     "twisted.internet.tcp.Connection.doRead": (
         "20ac74ffecd6b7f28df457b1ca62b92e0368c6531de958ce9e24e9309b5d92ef"
     ),
@@ -113,6 +128,12 @@ MAX_QUEUED_FRAMES = 32
 READ_SIZE = 16 * 1024
 # Pings one connection may send: browsers send none, libraries one in seconds.
 PING_RATE, PING_BURST = 1, 20
+# Seconds a client has to answer a close the application sends, before the
+# connection is aborted with what was still to be sent to it: as long as
+# uvicorn gives, for a client that lags behind and still reads. One closed for
+# reading nothing, or for a ping flood, has autobahn's own second.
+CLOSE_TIMEOUT = 10
+NOT_READING_CLOSE_TIMEOUT = 1
 
 
 def with_daphne_flow_control(app):
@@ -191,6 +212,8 @@ class BoundedConnection:
         # library drops the TCP connection at once; this sends the close
         # frame, with the reason, first.
         protocol.failByDrop = False
+        # A client behind when it is closed reads the rest, then the close.
+        protocol.closeHandshakeTimeout = CLOSE_TIMEOUT
         if settings.CHAT_DAPHNE_LEAN_SEND:
             self.autobahn_send_data = protocol.sendData
             protocol.sendData = self.send_data
@@ -272,6 +295,7 @@ class BoundedConnection:
         the client does not answer within a second, freeing its buffer."""
         self.closing = True
         logger.warning("Closed a WebSocket of %s: %s", self.path, reason)
+        self.protocol.closeHandshakeTimeout = NOT_READING_CLOSE_TIMEOUT
         self.protocol.sendClose(code=code, reason=reason)
 
     # --- Twisted's producer interface, for the transport's write buffer ---

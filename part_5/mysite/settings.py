@@ -320,7 +320,8 @@ if os.environ.get("CHAT_RATE_LIMIT") == "off":
 # in bytes: frames it sent that its consumer has not taken yet, and frames sent
 # to it while it reads nothing. Past it, reading stops, or the connection is
 # closed (chat/daphne_flow_control.py, which CHAT_DAPHNE_FLOW_CONTROL=off in
-# the environment switches off: Daphne has no flow control of its own).
+# the environment switches off: Daphne has no flow control of its own). It
+# also gives a client behind ten seconds, not one, to answer a close.
 # 512 KiB: thousands of the chat's usual messages, 50 of its largest; twenty
 # clients that never read then cost the server about 22 MB (bench/README.md).
 CHAT_CLIENT_BUFFER = 512 * 1024

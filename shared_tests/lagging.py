@@ -1,0 +1,70 @@
+"""A client that lags behind what it is sent when its connection is closed
+(a busy machine, a slow link): one scenario for the two servers part 5 runs
+on, runserver's Daphne (test_hostile.py) and uvicorn as `make serve` runs it
+(test_serving.py). It must still get every message, then the reason."""
+
+import asyncio
+import json
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from harness.load import open_room
+from harness.waiting import WAIT, wait_for
+
+# A frame part 5 closes its sender for (chat/validation.py): a number longer
+# than Python converts. The close code, as HTTP 400 (chat/consumers.py).
+LONG_INTEGER = '{"message": "hi", "n": ' + "7" * 5000 + "}"
+UNREADABLE_CODE = 4400
+# The backlog: what 3 others sent, 60 messages of 1,000 characters each
+# (180 kB). Daphne's WebSocket library aborts a connection whose client has
+# not answered a close within one second, and with it all still to be sent;
+# the client reads nothing for LAG seconds.
+SENDERS, EACH, LENGTH = 3, 60, 1_000
+LAG = 2  # seconds: that one second, and as long again
+
+
+async def closed_while_lagging(server, logs):
+    """What a client gets after it lagged LAG seconds behind its backlog when
+    its connection was closed: how many messages, the last error, the close
+    frame (None: none came). `logs()` is the servers' log."""
+    url = server.socket_url("lag")
+    # websockets' default max_queue: past 16 frames unread, it stops reading.
+    async with connect(url, origin=server.origin) as lagging:
+        talkers = await open_room(url, server.origin, SENDERS)
+        try:
+            for talker in talkers:
+                for _ in range(EACH):
+                    await talker.send(json.dumps({"message": "x" * LENGTH}))
+            for talker in talkers:  # each got them all: so was the lagging one sent
+                await received(talker, SENDERS * EACH)
+            await lagging.send(LONG_INTEGER)
+            await asyncio.to_thread(
+                wait_for,
+                lambda: "Closed a WebSocket in room lag" in logs(),
+                "the server should close the lagging client",
+            )
+            await asyncio.sleep(LAG)  # the lag itself, not a wait for a result
+            messages, error = 0, None
+            try:
+                while True:
+                    data = json.loads(await asyncio.wait_for(lagging.recv(), WAIT))
+                    messages += "message" in data
+                    error = data.get("error", error)
+            except ConnectionClosed as closed:
+                return messages, error, closed.rcvd
+        finally:
+            await asyncio.gather(*(talker.close() for talker in talkers))
+
+
+async def received(socket, count):
+    """Read `count` chat messages from a socket."""
+    for _ in range(count):
+        await asyncio.wait_for(socket.recv(), WAIT)
+
+
+def assert_told_after_all(messages, error, closed):
+    assert closed, f"closed without a close frame, after {messages} messages"
+    assert (messages, closed.code) == (SENDERS * EACH, UNREADABLE_CODE)
+    assert error, "the client should be told why in a message"
+    assert closed.reason, "and in its close frame"
