@@ -43,6 +43,16 @@ async def open_room(ws_url, origin, count):
     return sockets
 
 
+async def read_messages(socket, count, timeout=WAIT):
+    """The next `count` chat messages on a socket (errors aside)."""
+    messages = []
+    while len(messages) < count:
+        data = json.loads(await asyncio.wait_for(socket.recv(), timeout))
+        if "message" in data:
+            messages.append(data["message"])
+    return messages
+
+
 @dataclass
 class Burst:
     received: list  # per client: (sender, number, latency in seconds), as they came

@@ -9,7 +9,7 @@ import json
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from harness.load import open_room
+from harness.load import open_room, read_messages
 from harness.waiting import WAIT, wait_for
 
 # A frame part 5 closes its sender for (chat/validation.py): a number longer
@@ -37,7 +37,7 @@ async def closed_while_lagging(server, logs):
                 for _ in range(EACH):
                     await talker.send(json.dumps({"message": "x" * LENGTH}))
             for talker in talkers:  # each got them all: so was the lagging one sent
-                await received(talker, SENDERS * EACH)
+                await read_messages(talker, SENDERS * EACH)
             await lagging.send(LONG_INTEGER)
             await asyncio.to_thread(
                 wait_for,
@@ -55,12 +55,6 @@ async def closed_while_lagging(server, logs):
                 return messages, error, closed.rcvd
         finally:
             await asyncio.gather(*(talker.close() for talker in talkers))
-
-
-async def received(socket, count):
-    """Read `count` chat messages from a socket."""
-    for _ in range(count):
-        await asyncio.wait_for(socket.recv(), WAIT)
 
 
 def assert_told_after_all(messages, error, closed):

@@ -26,7 +26,7 @@ from harness.hostile import (
     raise_open_file_limit,
     rss_mb,
 )
-from harness.load import open_room
+from harness.load import open_room, read_messages
 from harness.waiting import SCALE, WAIT, wait_for
 from shared_tests.lagging import (
     LAG,
@@ -65,16 +65,6 @@ LATENCY_FLOOR = 0.005 * SCALE  # seconds
 
 async def room_sockets(server, room, count):
     return await open_room(server.socket_url(room), server.origin, count)
-
-
-async def read_messages(socket, count, timeout=WAIT):
-    """The next `count` chat messages on a socket (errors aside)."""
-    messages = []
-    while len(messages) < count:
-        data = json.loads(await asyncio.wait_for(socket.recv(), timeout))
-        if "message" in data:
-            messages.append(data["message"])
-    return messages
 
 
 async def post_to_silent_room(server, silent, senders, each):
