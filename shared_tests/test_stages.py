@@ -52,6 +52,7 @@ STEPS = {
         "chat/channels_redis_patches.py",
         "chat/consumers.py",
         "chat/daphne_flow_control.py",
+        "chat/daphne_shutdown.py",
         "chat/layer_errors.py",
         "chat/limits.py",
         "chat/redis_py_patches.py",

@@ -29,6 +29,7 @@ pytestmark = [
 SET_APART = {
     "chat/channels_patches.py",  # Channels' consumer: the database hop
     "chat/daphne_flow_control.py",  # Daphne's (and autobahn's) flow control
+    "chat/daphne_shutdown.py",  # Daphne's shutdown
     "chat/channels_layers.py",  # Channels' in-memory layer
     "chat/channels_redis_patches.py",  # channels_redis's RedisChannelLayer
     "chat/redis_py_patches.py",  # redis-py's connection through Sentinel

@@ -1,7 +1,9 @@
 """Beyond the tutorial: a server that stops closes each open WebSocket with a
 reason, so that the page says so and reconnects, instead of seeing 1006.
 
-Daphne cancels every consumer on SIGTERM and then drops the connections.
+Daphne cancels every consumer on SIGTERM and then drops the connections
+(chat/daphne_shutdown.py sees that it does, even within a second of a new
+connection, when Daphne's own shutdown fails).
 (uvicorn closes every socket itself, with 1012, before it stops.)
 """
 

@@ -28,6 +28,11 @@ from chat.channels_patches import AuthMiddlewareStack
 # because Daphne has no flow control of its own (chat/daphne_flow_control.py).
 from chat.daphne_flow_control import with_daphne_flow_control
 
+# Beyond the tutorial: Daphne's shutdown cancels every consumer, so that each
+# socket gets its reason, set apart because it works around a bug of Daphne's
+# (chat/daphne_shutdown.py).
+from chat.daphne_shutdown import with_daphne_shutdown
+
 # Beyond the tutorial: a dead Redis closes the socket with a message, not a
 # traceback (chat/layer_errors.py).
 from chat.layer_errors import CloseOnChannelLayerError
@@ -39,15 +44,17 @@ from chat.stopping import CloseWhenServerStops
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # Beyond the tutorial: Daphne's flow control around everything,
-        # outermost, where the server's own send and receive are seen.
-        "websocket": with_daphne_flow_control(
-            AllowedHostsOriginValidator(
-                AuthMiddlewareStack(
-                    # Beyond the tutorial: CloseOnChannelLayerError around the
-                    # routes, and CloseWhenServerStops around both.
-                    CloseWhenServerStops(
-                        CloseOnChannelLayerError(URLRouter(websocket_urlpatterns))
+        # Beyond the tutorial: Daphne's shutdown and flow control around
+        # everything, outermost, where the server's own send and receive are seen.
+        "websocket": with_daphne_shutdown(
+            with_daphne_flow_control(
+                AllowedHostsOriginValidator(
+                    AuthMiddlewareStack(
+                        # Beyond the tutorial: CloseOnChannelLayerError around
+                        # the routes, and CloseWhenServerStops around both.
+                        CloseWhenServerStops(
+                            CloseOnChannelLayerError(URLRouter(websocket_urlpatterns))
+                        )
                     )
                 )
             )

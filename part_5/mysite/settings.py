@@ -326,6 +326,11 @@ if os.environ.get("CHAT_RATE_LIMIT") == "off":
 # clients that never read then cost the server about 22 MB (bench/README.md).
 CHAT_CLIENT_BUFFER = 512 * 1024
 CHAT_DAPHNE_FLOW_CONTROL = os.environ.get("CHAT_DAPHNE_FLOW_CONTROL") != "off"
+# Beyond the tutorial: under Daphne, every consumer cancelled when the server
+# stops, so that each socket gets its reason (chat/stopping.py), even within a
+# second of a new connection, when Daphne's own shutdown fails
+# (chat/daphne_shutdown.py). CHAT_DAPHNE_SHUTDOWN=off leaves it to Daphne.
+CHAT_DAPHNE_SHUTDOWN = os.environ.get("CHAT_DAPHNE_SHUTDOWN") != "off"
 # Beyond the tutorial: under Daphne, with its flow control on, each frame
 # written without autobahn's debug line, whose arguments autobahn formats for
 # every frame, logged or not (chat/daphne_flow_control.py).
