@@ -17,9 +17,13 @@ from harness.waiting import WAIT, wait_for
 LONG_INTEGER = '{"message": "hi", "n": ' + "7" * 5000 + "}"
 UNREADABLE_CODE = 4400
 # The backlog: what 3 others sent, 60 messages of 1,000 characters each
-# (180 kB). Daphne's WebSocket library aborts a connection whose client has
-# not answered a close within one second, and with it all still to be sent;
-# the client reads nothing for LAG seconds.
+# (180 kB), more than the lagging client's socket buffer holds, so that the
+# end of it, then the close, wait on the server's side. Daphne's WebSocket
+# library aborts a connection whose client has not answered a close within
+# about a second, and with it all still to be sent; the client reads nothing
+# for LAG seconds. The backlog must also fit in the server's socket buffer
+# (on loopback, Linux grows it to megabytes): past it, part 5's flow control
+# would stop reading the client, and never see the frame that closes it.
 SENDERS, EACH, LENGTH = 3, 60, 1_000
 LAG = 2  # seconds: that one second, and as long again
 
@@ -42,7 +46,8 @@ async def closed_while_lagging(server, logs):
             await asyncio.to_thread(
                 wait_for,
                 lambda: "Closed a WebSocket in room lag" in logs(),
-                "the server should close the lagging client",
+                "the server should close the lagging client (unless its flow "
+                "control stopped reading it: the backlog outgrew the buffers)",
             )
             await asyncio.sleep(LAG)  # the lag itself, not a wait for a result
             messages, error = 0, None

@@ -9,7 +9,7 @@ client that stops reading, or that sends faster than its consumer works,
 grows the server without bound. Daphne also answers every ping, drops the
 reason of a close the application sends, and drops the TCP connection
 without a close frame on a frame too big (1009) or not UTF-8 (1007). And it
-gives a client one second to answer a close before it aborts the connection,
+gives a client about a second to answer a close, then aborts the connection,
 throwing away all it had not sent yet: a client a second behind (a busy
 machine, a slow link) loses the end of what it was sent, the reason and the
 close frame itself, and sees 1006.
@@ -20,8 +20,8 @@ CHAT_CLIENT_BUFFER bytes) or who does not read what it is sent, and closes,
 with 4413 and the reason, one that has not read the last CHAT_CLIENT_BUFFER
 bytes; it closes a ping flood with 4429; it sends the reason of a close; it
 sends a close frame before autobahn drops a connection; and it gives a client
-CLOSE_TIMEOUT seconds to answer a close of the application's (one second
-still, for a client closed for reading nothing or flooding). That is what
+CLOSE_TIMEOUT seconds to answer any close the server sends (a second still,
+for a client closed for reading nothing or flooding). That is what
 uvicorn's websockets implementation has built in (max_queue, write limits,
 a close timeout of ten seconds). Under any other server it does nothing.
 
@@ -128,7 +128,7 @@ MAX_QUEUED_FRAMES = 32
 READ_SIZE = 16 * 1024
 # Pings one connection may send: browsers send none, libraries one in seconds.
 PING_RATE, PING_BURST = 1, 20
-# Seconds a client has to answer a close the application sends, before the
+# Seconds a client has to answer a close the server sends, before the
 # connection is aborted with what was still to be sent to it: as long as
 # uvicorn gives, for a client that lags behind and still reads. One closed for
 # reading nothing, or for a ping flood, has autobahn's own second.

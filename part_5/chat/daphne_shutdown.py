@@ -3,20 +3,23 @@ set apart here because it works around a bug in Daphne's own shutdown.
 Switched on by CHAT_DAPHNE_SHUTDOWN (settings).
 
 What Daphne lacks. On SIGTERM or Ctrl-C, Daphne's Server.kill_all_applications
-cancels each connection's application before the reactor stops, and reads
-every connection's "application_instance" to do it. The HTTP request that a
-WebSocket was upgraded from has none, and Daphne forgets that request only
-at its next clean-up, once a second (a request whose body is still arriving
-has none either). Stopped within that second, the shutdown raises KeyError
-(Twisted logs it; runserver does not show it) and cancels no application:
-chat/stopping.py never runs, and every socket sees 1006, without a reason.
+goes through the connections in the order they came, cancels each one's
+application, then waits for them before the reactor stops. It reads every
+connection's "application_instance", and an HTTP request not yet handed to
+the application has none: the one a WebSocket was upgraded from, until
+Daphne's clean-up a second later, or one whose body is still arriving. There
+it raises KeyError (Twisted logs it; runserver does not show it): the
+applications before that request are cancelled and not waited for, those
+after it are never cancelled, so chat/stopping.py does not run for them, and
+their sockets see 1006, without a reason. And when nothing fails, the wait
+ends as soon as the first application has ended, not the last.
 
 What this module does, around the WebSocket routes (mysite/asgi.py): each
 WebSocket application records its task, and the first one adds a trigger to
 the reactor's shutdown (Twisted's public addSystemEventTrigger) that cancels
-every such task Daphne has not cancelled, and waits for them to end, as
-Daphne's own trigger means to. Twisted runs every trigger, even after one
-has raised. Under any other server it does nothing.
+those Daphne has not, and waits up to SHUTDOWN_WAIT seconds for all of them
+to end. Twisted runs every trigger, even after one has raised. Under any
+other server it does nothing.
 
 Written for Daphne 4.2.3 on Twisted 26.10. It relies on Daphne running its
 applications as asyncio tasks on Twisted's reactor, and handing each
@@ -25,8 +28,8 @@ application `partial(Server.handle_reply, protocol)` as its send
 SHA-256 of Server.kill_all_applications, and shared_tests/test_upstream.py
 fails once it differs: a Daphne that fixes it makes this module needless.
 
-Off, a server stopped within a second of a new connection closes every
-socket without the reason; the page reconnects all the same.
+Off, a server stopped within a second of a new connection closes the sockets
+opened after it without their reason; the page reconnects all the same.
 """
 
 import asyncio
@@ -42,6 +45,11 @@ WRITTEN_AGAINST = {
         "4e1618c6f78717585c52ba38483e84f78d9e0ada1d6652c1671cd86204e2c336"
     ),
 }
+
+
+# The longest the reactor waits for the applications to end, as long as
+# Daphne gives an application to end after its client has gone.
+SHUTDOWN_WAIT = 10
 
 
 def with_daphne_shutdown(app):
@@ -73,11 +81,14 @@ class CancelOnShutdown:
             self.running.discard(task)
 
     def cancel_all(self):
-        """Cancel what Daphne has not, and have the reactor wait for it."""
-        from twisted.internet.defer import Deferred
+        """Cancel what Daphne has not, and have the reactor wait for it all."""
+        from twisted.internet.defer import Deferred, succeed
 
-        left = [task for task in self.running if not task.cancelling()]
-        for task in left:
-            task.cancel()
-        waiting = asyncio.gather(*left, return_exceptions=True)
-        return Deferred.fromFuture(waiting)
+        pending = [task for task in self.running if not task.done()]
+        if not pending:
+            return succeed(None)
+        for task in pending:
+            if not task.cancelling():  # Daphne's own trigger ran first
+                task.cancel()
+        waiting = asyncio.wait(pending, timeout=SHUTDOWN_WAIT)
+        return Deferred.fromFuture(asyncio.ensure_future(waiting))

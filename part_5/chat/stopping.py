@@ -2,7 +2,7 @@
 reason, so that the page says so and reconnects, instead of seeing 1006.
 
 Daphne cancels every consumer on SIGTERM and then drops the connections
-(chat/daphne_shutdown.py sees that it does, even within a second of a new
+(chat/daphne_shutdown.py makes sure it does, even within a second of a new
 connection, when Daphne's own shutdown fails).
 (uvicorn closes every socket itself, with 1012, before it stops.)
 """
