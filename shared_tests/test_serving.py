@@ -211,7 +211,12 @@ def test_a_client_lagging_behind_when_it_is_closed_gets_all_and_the_reason(
     def logs():
         return "".join(process.log() for process in served.asgi)
 
-    assert_told_after_all(*asyncio.run(closed_while_lagging(served, logs)))
+    outcome = asyncio.run(closed_while_lagging(served, logs))
+    # Shown if it fails: a CI run once saw 168 of 180 messages and no close
+    # frame here, which no run on this machine has repeated.
+    nginx_errors = (served.run_dir / "nginx-error.log").read_text(errors="replace")
+    print(f"--- uvicorn ---\n{logs()[-3000:]}\n--- nginx ---\n{nginx_errors[-2000:]}")
+    assert_told_after_all(*outcome)
     assert_no_traceback(logs())
 
 
