@@ -70,7 +70,7 @@ test-part-%: $(READY) ## Run the tests against stage N (1-5) only.
 UNPATCHED := CHAT_SKIP_DB_HOP_FOR_GROUP_EVENTS=off CHAT_DAPHNE_FLOW_CONTROL=off \
 	CHAT_FAST_IN_MEMORY_LAYER=off CHAT_REDIS_ONE_READER=off CHAT_SENTINEL_RECONNECT=off \
 	CHAT_CONSUMER_READERS=off CHAT_WEBSOCKET_SEND_UNWRAPPED=off CHAT_DAPHNE_LEAN_SEND=off \
-	CHAT_REDIS_GROUP_SEND_PIPELINED=off CHAT_DAPHNE_SHUTDOWN=off
+	CHAT_REDIS_GROUP_SEND_PIPELINED=off CHAT_DAPHNE_SHUTDOWN=off CHAT_SHARE_DB_HOP=off
 
 test-part-5-unpatched: $(READY) ## Run part 5's tests with every module set apart for an upstream switched off.
 	$(PY) -m tools.preflight

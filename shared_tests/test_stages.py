@@ -193,8 +193,8 @@ def consumer_class(part):
     return consumer, tree
 
 
-# Part 5's mixin, set apart for Channels (chat/channels_patches.py).
-MIXINS = {5: ["SkipDatabaseHop", "ReadersPerSource"]}
+# Part 5's mixins, set apart for Channels (chat/channels_patches.py).
+MIXINS = {5: ["SkipDatabaseHop", "ShareDatabaseHop", "ReadersPerSource"]}
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,32 @@ slowly (part 5's README has the figures). On, a handler named in
 `handlers_without_orm` must never use the ORM, not even through
 database_sync_to_async: its stale connections would not be closed.
 
-2. ReadersPerSource: the consumer's events taken by one task per source
+2. ShareDatabaseHop: one database hop for the handlers that wait for one
+   together (CHAT_SHARE_DB_HOP).
+
+What Channels lacks. The hop is there for the handlers that do use the ORM
+(receive, once the chat saves its messages): Django closes stale database
+connections around each request, and the hop does it before each event, in
+the worker thread where sync_to_async runs the ORM. In a burst, many sockets'
+frames are handled in the same turn of the event loop, and each waits for a
+hop of its own: a task, and a wake-up of the worker thread and then of the
+event loop, for each frame, each doing the same work. In a room of 10 where
+everyone posts at once, those hops were about half of the server's work.
+Channels has no way to share them; ShareDatabaseHop replaces dispatch with a
+copy of AsyncConsumer.dispatch whose hop is shared_database_hop (below): a
+handler waits for the next hop if one is asked for and has not begun, else
+asks for one. So each handler still runs after close_old_connections() has
+begun in the worker thread after its event arrived, as with Channels' own hop.
+
+Written for Channels 4.3.2: WRITTEN_AGAINST holds the SHA-256 of the source
+of AsyncConsumer.dispatch, which ShareDatabaseHop copies, and of
+channels.db.aclose_old_connections, the hop DatabaseHop makes.
+
+Off (CHAT_SHARE_DB_HOP=off), every handler outside `handlers_without_orm`
+takes a hop of its own: nothing breaks, and a burst of frames is handled
+more slowly (bench/README.md has the figures).
+
+3. ReadersPerSource: the consumer's events taken by one task per source
    instead of a task per event (CHAT_CONSUMER_READERS).
 
 What Channels lacks. AsyncConsumer.__call__ hands its two sources (the
@@ -57,7 +82,7 @@ Off (CHAT_CONSUMER_READERS=off in the environment), Channels' own __call__
 runs: nothing breaks, and a burst is delivered more slowly (bench/README.md
 has the figures).
 
-3. AuthMiddlewareStack: Channels' own, but a WebSocket's application sends
+4. AuthMiddlewareStack: Channels' own, but a WebSocket's application sends
    through the server's send, not through the session's wrapper
    (CHAT_WEBSOCKET_SEND_UNWRAPPED).
 
@@ -87,8 +112,8 @@ import functools
 from collections import deque
 from contextlib import suppress
 
-from asgiref.sync import async_to_sync
-from channels import auth, sessions
+from asgiref.sync import async_to_sync, sync_to_async
+from channels import auth, db, sessions
 from channels.consumer import get_handler_name
 from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
@@ -97,8 +122,13 @@ from django.conf import settings
 # The upstream code this module copies, as it was written against, by the
 # SHA-256 of inspect.getsource() (shared_tests/test_upstream.py compares).
 WRITTEN_AGAINST = {
+    # SkipDatabaseHop calls a handler as it does; ShareDatabaseHop copies it.
     "channels.consumer.AsyncConsumer.dispatch": (
         "39f34e7d4fb0f6552de4ade665b943fe78137379702af6b58c79a14c49a75520"
+    ),
+    # The hop DatabaseHop makes: close_old_connections() in sync_to_async's thread.
+    "channels.db.aclose_old_connections": (
+        "9120822dad6c8e90011cafc1448976dafb0e37d810d925996cd7388bb18c0a3d"
     ),
     # ReadersPerSource.__call__ is a copy of it, but for its loop.
     "channels.consumer.AsyncConsumer.__call__": (
@@ -141,6 +171,54 @@ class SkipDatabaseHop:
             await getattr(self, handler_name)(message)
         else:
             await super().dispatch(message)
+
+
+class ShareDatabaseHop:
+    """A consumer mixin: Channels' AsyncConsumer.dispatch, its database hop
+    shared with the handlers that wait for one at the same time, while the
+    setting is on."""
+
+    async def dispatch(self, message):
+        if not settings.CHAT_SHARE_DB_HOP:
+            return await super().dispatch(message)
+        # From here on, AsyncConsumer.dispatch but for its hop.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler:
+            await shared_database_hop()
+            await handler(message)
+        else:
+            raise ValueError(f"No handler for message type {message['type']}")
+
+
+class DatabaseHop:
+    """Channels' aclose_old_connections(), shared: close_old_connections() in
+    sync_to_async's worker thread, run once for everyone who asked for it
+    before it began."""
+
+    def __init__(self):
+        self.next = None  # the hop asked for, until its thread begins it
+
+    def __call__(self):
+        """What to await: done once a hop that begins after this call has run."""
+        hop = self.next
+        if (
+            hop is None
+            or hop.done()
+            or hop.get_loop() is not asyncio.get_running_loop()
+        ):
+            hop = self.next = asyncio.ensure_future(sync_to_async(self.run)())
+        # A handler cancelled (its socket closing) cancels no one else's hop.
+        return asyncio.shield(hop)
+
+    def run(self):  # in the worker thread
+        self.next = None  # from now on, whoever asks needs the hop after this one
+        # Django's, by the name Channels' hop calls: Channels' test
+        # communicators replace it while they run, so as not to close the
+        # test's database connection, and they do so for this hop too.
+        db.close_old_connections()
+
+
+shared_database_hop = DatabaseHop()
 
 
 class ReadersPerSource:

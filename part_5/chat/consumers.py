@@ -9,10 +9,11 @@ from contextlib import suppress
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-# Beyond the tutorial: group events without Channels' database hop, and events
-# read by a task for each source instead of one for each event, set apart
-# because Channels has no public way to do either (chat/channels_patches.py).
-from .channels_patches import ReadersPerSource, SkipDatabaseHop
+# Beyond the tutorial: group events without Channels' database hop, the other
+# events sharing theirs, and events read by a task for each source instead of
+# one for each event, set apart because Channels has no public way to do any
+# of them (chat/channels_patches.py).
+from .channels_patches import ReadersPerSource, ShareDatabaseHop, SkipDatabaseHop
 
 # Beyond the tutorial: what a renewal that fails tells the page, as
 # chat/layer_errors.py does for a handler that fails.
@@ -35,9 +36,12 @@ RATE_LIMITED = (
 )
 
 
-# Beyond the tutorial: SkipDatabaseHop, for the handlers named below, and
-# ReadersPerSource, for a burst's many events.
-class ChatConsumer(SkipDatabaseHop, ReadersPerSource, AsyncWebsocketConsumer):
+# Beyond the tutorial: SkipDatabaseHop, for the handlers named below,
+# ShareDatabaseHop, for the others, and ReadersPerSource, for a burst's many
+# events.
+class ChatConsumer(
+    SkipDatabaseHop, ShareDatabaseHop, ReadersPerSource, AsyncWebsocketConsumer
+):
     # Beyond the tutorial: the handlers that must never touch the ORM, since
     # they skip Channels' database hop (chat/channels_patches.py): a room of N
     # runs chat_message N times for each message.

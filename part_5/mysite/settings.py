@@ -351,6 +351,12 @@ CHAT_SKIP_DB_HOP_FOR_GROUP_EVENTS = (
     os.environ.get("CHAT_SKIP_DB_HOP_FOR_GROUP_EVENTS") != "off"
 )
 
+# Beyond the tutorial: the other handlers, receive among them, share Channels'
+# database hop when they wait for it together, a patch set apart with its
+# tripwire (chat/channels_patches.py); it makes a burst of frames faster.
+# CHAT_SHARE_DB_HOP=off gives each handler a hop of its own, as Channels does.
+CHAT_SHARE_DB_HOP = os.environ.get("CHAT_SHARE_DB_HOP") != "off"
+
 # Beyond the tutorial: the consumer's events read by one task for each source
 # (the client, the channel layer) instead of a task for each event, a patch set
 # apart with its tripwire (chat/channels_patches.py); it makes a burst faster.

@@ -8,6 +8,7 @@ public API alone, and these tests must hold for the rewrite as they do now.
 
 import asyncio
 import json
+import threading
 
 import pytest
 import pytest_asyncio
@@ -291,19 +292,29 @@ async def test_a_server_that_stops_tells_each_client_and_leaves_the_room(
 
 @pytest.fixture
 def database_hops(monkeypatch):
-    """How many times Channels' dispatch has hopped to a worker thread to
-    close stale database connections, by handler (counted where
-    AsyncConsumer.dispatch calls it)."""
+    """The hops to a worker thread to close stale database connections, one
+    item each: those of Channels' dispatch, counted where it calls
+    aclose_old_connections, and those shared (ShareDatabaseHop), counted as
+    each runs in the worker thread."""
     import channels.consumer
 
+    from chat.channels_patches import DatabaseHop
+
     hops = []
-    close_old_connections = channels.consumer.aclose_old_connections
+    channels_hop, shared_hop = channels.consumer.aclose_old_connections, DatabaseHop.run
 
-    async def counted():
+    async def counted_channels_hop():
         hops.append("hop")
-        await close_old_connections()
+        await channels_hop()
 
-    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    def counted_shared_hop(database_hop):
+        hops.append("hop")
+        shared_hop(database_hop)
+
+    monkeypatch.setattr(
+        channels.consumer, "aclose_old_connections", counted_channels_hop
+    )
+    monkeypatch.setattr(DatabaseHop, "run", counted_shared_hop)
     return hops
 
 
@@ -314,11 +325,57 @@ async def test_a_group_message_is_delivered_without_the_database_hop(
     join, database_hops, settings, skip_hop, hops
 ):
     settings.CHAT_SKIP_DB_HOP_FOR_GROUP_EVENTS = skip_hop
+    settings.CHAT_SHARE_DB_HOP = False  # each hop counted, none shared
     alice, bob = await join("hops"), await join("hops")
     before = len(database_hops)
     await send_frame(alice, json.dumps({"message": "hello"}))
     assert await received(alice) == await received(bob) == {"message": "hello"}
     assert len(database_hops) - before == hops
+
+
+# Five frames handled in the same turn of the event loop, each refused (so
+# that no delivery adds a hop): one hop for all five while the module is on.
+@module_on_and_off("CHAT_SHARE_DB_HOP", "share_hop", "hops", 1, 5)
+async def test_frames_handled_together_share_one_database_hop(
+    join, database_hops, settings, share_hop, hops
+):
+    settings.CHAT_SHARE_DB_HOP = share_hop
+    clients = [await join("hops") for _ in range(5)]
+    before = len(database_hops)
+    for client in clients:
+        await send_frame(client, "not JSON")
+    for client in clients:
+        assert "error" in await received(client)
+    assert len(database_hops) - before == hops
+
+
+@pytest.mark.patched("CHAT_SHARE_DB_HOP")
+async def test_a_hop_asked_for_while_one_runs_is_the_next_one(monkeypatch):
+    """What makes sharing safe: a handler waits for a hop that begins after
+    it asked (the one already running may have closed nothing for it yet),
+    and shares that one with whoever asks with it."""
+    import channels.db
+
+    from chat.channels_patches import DatabaseHop
+
+    began, release, hops = threading.Event(), threading.Event(), []
+
+    def held_in_thread():
+        hops.append("hop")
+        began.set()
+        release.wait(WAIT)  # the first hop runs until the test lets it end
+
+    monkeypatch.setattr(channels.db, "close_old_connections", held_in_thread)
+    database_hop = DatabaseHop()
+    first = database_hop()
+    assert await asyncio.to_thread(began.wait, WAIT), "the first hop never began"
+    second, third = database_hop(), database_hop()  # while the first runs
+    release.set()
+    await first
+    await second
+    assert len(hops) >= 2, "the second waited only for the hop already running"
+    await third
+    assert len(hops) == 2, "the third did not share the second's hop"
 
 
 # --- the in-memory layer (chat/channels_layers.py) ---
