@@ -193,7 +193,9 @@ class ShareDatabaseHop:
 class DatabaseHop:
     """Channels' aclose_old_connections(), shared: close_old_connections() in
     sync_to_async's worker thread, run once for everyone who asked for it
-    before it began."""
+    before it began. One hop serves every consumer because they all use the
+    same thread: sync_to_async's single thread, as none runs inside an
+    async_to_sync call or a ThreadSensitiveContext (Django's, for a request)."""
 
     def __init__(self):
         self.next = None  # the hop asked for, until its thread begins it
