@@ -32,12 +32,18 @@ the worker thread where sync_to_async runs the ORM. In a burst, many sockets'
 frames are handled in the same turn of the event loop, and each waits for a
 hop of its own: a task, and a wake-up of the worker thread and then of the
 event loop, for each frame, each doing the same work. In a room of 10 where
-everyone posts at once, those hops were about half of the server's work.
+everyone posts at once, sharing them made part 5 half as fast again.
 Channels has no way to share them; ShareDatabaseHop replaces dispatch with a
 copy of AsyncConsumer.dispatch whose hop is shared_database_hop (below): a
 handler waits for the next hop if one is asked for and has not begun, else
 asks for one. So each handler still runs after close_old_connections() has
-begun in the worker thread after its event arrived, as with Channels' own hop.
+begun in the worker thread after it asked, as with Channels' own hop. That
+is the same thread for every handler as long as none runs inside an
+async_to_sync call or a ThreadSensitiveContext, which no server does for a
+consumer (the hop runs in the thread the first to ask would use). A hop that
+fails fails the handler that asked for it; the others that shared it take
+one of their own, as each would with Channels. websocket_disconnect's own
+hop, after disconnect(), is Channels' and not shared.
 
 Written for Channels 4.3.2: WRITTEN_AGAINST holds the SHA-256 of the source
 of AsyncConsumer.dispatch, which ShareDatabaseHop copies, and of
@@ -209,14 +215,22 @@ class DatabaseHop:
             or hop.get_loop() is not asyncio.get_running_loop()
         ):
             hop = self.next = asyncio.ensure_future(sync_to_async(self.run)())
-        # A handler cancelled (its socket closing) cancels no one else's hop.
-        return asyncio.shield(hop)
+            # A handler cancelled (its socket closing) cancels no one else's hop.
+            return asyncio.shield(hop)
+        return self.share(hop)
+
+    async def share(self, hop):
+        """Wait for a hop another handler asked for; if it failed, make one."""
+        try:
+            await asyncio.shield(hop)
+        except Exception:  # its error is its asker's, as with Channels' hops
+            await db.aclose_old_connections()
 
     def run(self):  # in the worker thread
         self.next = None  # from now on, whoever asks needs the hop after this one
         # Django's, by the name Channels' hop calls: Channels' test
-        # communicators replace it while they run, so as not to close the
-        # test's database connection, and they do so for this hop too.
+        # communicators replace it while they send or receive, so as not to
+        # close the test's database connection, and so for a hop run then.
         db.close_old_connections()
 
 

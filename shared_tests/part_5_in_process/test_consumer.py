@@ -378,6 +378,51 @@ async def test_a_hop_asked_for_while_one_runs_is_the_next_one(monkeypatch):
     assert len(hops) == 2, "the third did not share the second's hop"
 
 
+@pytest.mark.patched("CHAT_SHARE_DB_HOP")
+async def test_a_hop_that_fails_fails_the_handler_that_asked_for_it_alone(
+    monkeypatch,
+):
+    """With Channels, each handler has a hop of its own, and one that fails
+    fails that handler alone: the others that shared it take their own."""
+    import channels.db
+
+    from chat.channels_patches import DatabaseHop
+
+    hops = []
+
+    def fails_first():
+        hops.append("hop")
+        if len(hops) == 1:
+            raise RuntimeError("a connection that cannot be closed")
+
+    monkeypatch.setattr(channels.db, "close_old_connections", fails_first)
+    database_hop = DatabaseHop()
+    asked, shared = database_hop(), database_hop()
+    with pytest.raises(RuntimeError):
+        await asked
+    await shared
+    assert len(hops) == 2, "the one that shared it should have made its own"
+
+
+@pytest.mark.patched("CHAT_SHARE_DB_HOP")
+async def test_the_shared_hop_runs_in_the_thread_the_orm_runs_in(monkeypatch):
+    """Where Django's async ORM runs its queries (sync_to_async, thread
+    sensitive), so that the connections the hop closes are the ORM's."""
+    import channels.db
+    from asgiref.sync import sync_to_async
+
+    from chat.channels_patches import DatabaseHop
+
+    hop_threads = []
+    monkeypatch.setattr(
+        channels.db,
+        "close_old_connections",
+        lambda: hop_threads.append(threading.get_ident()),
+    )
+    await DatabaseHop()()
+    assert hop_threads == [await sync_to_async(threading.get_ident)()]
+
+
 # --- the in-memory layer (chat/channels_layers.py) ---
 
 
