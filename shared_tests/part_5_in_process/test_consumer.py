@@ -318,6 +318,21 @@ def database_hops(monkeypatch):
     return hops
 
 
+@pytest.fixture
+def hop_doing(monkeypatch):
+    """`database_hop = hop_doing(work)`: a DatabaseHop of its own whose hops
+    run `work` in the worker thread, where they would close connections."""
+    import channels.db
+
+    from chat.channels_patches import DatabaseHop
+
+    def hop_with(work):
+        monkeypatch.setattr(channels.db, "close_old_connections", work)
+        return DatabaseHop()
+
+    return hop_with
+
+
 # Alice's frame takes the hop (receive may use the ORM); the two deliveries,
 # to alice and bob, skip it while the module is on (chat_message must not).
 @module_on_and_off("CHAT_SKIP_DB_HOP_FOR_GROUP_EVENTS", "skip_hop", "hops", 1, 3)
@@ -350,14 +365,10 @@ async def test_frames_handled_together_share_one_database_hop(
 
 
 @pytest.mark.patched("CHAT_SHARE_DB_HOP")
-async def test_a_hop_asked_for_while_one_runs_is_the_next_one(monkeypatch):
+async def test_a_hop_asked_for_while_one_runs_is_the_next_one(hop_doing):
     """What makes sharing safe: a handler waits for a hop that begins after
     it asked (the one already running may have closed nothing for it yet),
     and shares that one with whoever asks with it."""
-    import channels.db
-
-    from chat.channels_patches import DatabaseHop
-
     began, release, hops = threading.Event(), threading.Event(), []
 
     def held_in_thread():
@@ -365,8 +376,7 @@ async def test_a_hop_asked_for_while_one_runs_is_the_next_one(monkeypatch):
         began.set()
         release.wait(WAIT)  # the first hop runs until the test lets it end
 
-    monkeypatch.setattr(channels.db, "close_old_connections", held_in_thread)
-    database_hop = DatabaseHop()
+    database_hop = hop_doing(held_in_thread)
     first = database_hop()
     assert await asyncio.to_thread(began.wait, WAIT), "the first hop never began"
     second, third = database_hop(), database_hop()  # while the first runs
@@ -380,14 +390,10 @@ async def test_a_hop_asked_for_while_one_runs_is_the_next_one(monkeypatch):
 
 @pytest.mark.patched("CHAT_SHARE_DB_HOP")
 async def test_a_hop_that_fails_fails_the_handler_that_asked_for_it_alone(
-    monkeypatch,
+    hop_doing,
 ):
     """With Channels, each handler has a hop of its own, and one that fails
     fails that handler alone: the others that shared it take their own."""
-    import channels.db
-
-    from chat.channels_patches import DatabaseHop
-
     hops = []
 
     def fails_first():
@@ -395,8 +401,7 @@ async def test_a_hop_that_fails_fails_the_handler_that_asked_for_it_alone(
         if len(hops) == 1:
             raise RuntimeError("a connection that cannot be closed")
 
-    monkeypatch.setattr(channels.db, "close_old_connections", fails_first)
-    database_hop = DatabaseHop()
+    database_hop = hop_doing(fails_first)
     asked, shared = database_hop(), database_hop()
     with pytest.raises(RuntimeError):
         await asked
@@ -405,21 +410,13 @@ async def test_a_hop_that_fails_fails_the_handler_that_asked_for_it_alone(
 
 
 @pytest.mark.patched("CHAT_SHARE_DB_HOP")
-async def test_the_shared_hop_runs_in_the_thread_the_orm_runs_in(monkeypatch):
+async def test_the_shared_hop_runs_in_the_thread_the_orm_runs_in(hop_doing):
     """Where Django's async ORM runs its queries (sync_to_async, thread
     sensitive), so that the connections the hop closes are the ORM's."""
-    import channels.db
     from asgiref.sync import sync_to_async
 
-    from chat.channels_patches import DatabaseHop
-
     hop_threads = []
-    monkeypatch.setattr(
-        channels.db,
-        "close_old_connections",
-        lambda: hop_threads.append(threading.get_ident()),
-    )
-    await DatabaseHop()()
+    await hop_doing(lambda: hop_threads.append(threading.get_ident()))()
     assert hop_threads == [await sync_to_async(threading.get_ident)()]
 
 
