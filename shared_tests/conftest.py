@@ -253,20 +253,27 @@ def server(stage, redis_url, tmp_path_factory, request):
 
 
 @pytest.fixture
-def private_server(stage, tmp_path):
+def private_server(stage, tmp_path, request):
     """A server of the stage for this test alone, for tests that break it or
     its Redis: `server = private_server(redis_url)`; `port=` to start one
-    again where a stopped one was."""
+    again where a stopped one was. Their logs are printed if the test fails."""
     numbers = itertools.count(1)
+    started = []
     with ExitStack() as running:
 
         def start(redis_url=None, port=None):
             log_path = tmp_path / f"runserver-{next(numbers)}.log"
-            return running.enter_context(
-                start_stage(stage, log_path, redis_url, port=port)
+            started.append(
+                running.enter_context(
+                    start_stage(stage, log_path, redis_url, port=port)
+                )
             )
+            return started[-1]
 
         yield start
+    if failed(request):
+        for server in started:
+            print(f"\n--- {server.name} log ---\n{server.log()[-6000:]}")
 
 
 @pytest.fixture

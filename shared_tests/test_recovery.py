@@ -107,16 +107,11 @@ def test_a_quick_redis_restart_leaves_no_socket_deaf(stage, private_server, tmp_
         print(f"\nRedis was down {1000 * (time.monotonic() - down_at):.0f} ms")
         with restarted:
             assert group_size(restarted.url(), "quick") == 0, "Redis forgot the room"
-            try:
-                wait_for(
-                    lambda: group_size(restarted.url(), "quick") == 10,
-                    "every socket should join its room again",
-                    timeout=GROUP_RENEWAL + WAIT,
-                )
-            except TimeoutError:  # once in a streak of ten, not yet explained
-                print(f"in the room: {group_size(restarted.url(), 'quick')} of 10")
-                print(f"--- the server ---\n{server.log()[-4000:]}")
-                raise
+            wait_for(
+                lambda: group_size(restarted.url(), "quick") == 10,
+                "every socket should join its room again",
+                timeout=GROUP_RENEWAL + WAIT,
+            )
             with room_connection(server, "quick") as sender:
                 for number in range(100):
                     sender.send_message(f"{number}")
