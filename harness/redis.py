@@ -10,7 +10,7 @@ import socket
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness.servers import HOST, ServerProcess, free_port, is_listening, on_a_free_port
+from harness.servers import HOST, ServerProcess, is_listening, on_a_free_port
 
 TUTORIAL_PORT = 6379  # where the tutorial's CHANNEL_LAYERS expects Redis
 # redis-py 8 waits 5 s for a reply by default, exactly as long as
@@ -74,9 +74,16 @@ class RedisServer(ServerProcess, RedisAddress):
     """A Redis server started here, stopped by `stop()`."""
 
 
-def nowhere() -> RedisAddress:
-    """A Redis address where nothing listens: for tests of a Redis that is down."""
-    return RedisAddress(free_port())
+@contextmanager
+def nowhere():
+    """A Redis address where nothing listens, for tests of a Redis that is
+    down, kept so for the block: its port stays bound and never listens, so
+    a connection to it is refused and no other server can take it. (A free
+    port let go at once was taken once by another worker's runserver, whose
+    HTTP reply redis-py read as a protocol error.)"""
+    with socket.socket() as held:
+        held.bind((HOST, 0))
+        yield RedisAddress(held.getsockname()[1])
 
 
 class ExistingRedis(RedisAddress):

@@ -51,10 +51,14 @@ def test_two_server_processes_share_one_chat(stage, server, second_server):
 @pytest.mark.before_part(5)
 @pytest.mark.repository
 def test_layer_errors_lifts_a_dead_redis_failing_with_a_traceback(private_server):
-    server = private_server(nowhere().url())
-    assert urlopen(server.page_url()).status == 200  # pages need no Redis
-    with pytest.raises(InvalidStatus) as refused, room_connection(server, "lobby"):
-        pass
+    with nowhere() as down:
+        server = private_server(down.url())
+        assert urlopen(server.page_url()).status == 200  # pages need no Redis
+        with (
+            pytest.raises(InvalidStatus) as refused,
+            room_connection(server, "lobby"),
+        ):
+            pass
     assert refused.value.response.status_code == 500
     assert "Traceback" in server.log()
     assert "ConnectionError" in server.log()
@@ -64,25 +68,25 @@ def test_layer_errors_lifts_a_dead_redis_failing_with_a_traceback(private_server
 def test_redis_down_at_start_gives_a_clear_message(
     stage, private_server, open_window_on
 ):
-    down = nowhere()
-    server = private_server(down.url())
-    assert urlopen(server.page_url()).status == 200  # pages need no Redis
+    with nowhere() as down:
+        server = private_server(down.url())
+        assert urlopen(server.page_url()).status == 200  # pages need no Redis
 
-    with room_connection(server, "lobby") as client:
-        assert "cannot reach" in client.receive_json()["error"]
-        with pytest.raises(ConnectionClosed) as closed:
-            client.receive_json()
-    assert closed.value.rcvd.code == UNREACHABLE_CLOSE_CODE
+        with room_connection(server, "lobby") as client:
+            assert "cannot reach" in client.receive_json()["error"]
+            with pytest.raises(ConnectionClosed) as closed:
+                client.receive_json()
+        assert closed.value.rcvd.code == UNREACHABLE_CLOSE_CODE
 
-    window = open_window_on(server)
-    window.open_path("/chat/lobby/")
-    window.wait_until(
-        lambda: (
-            "cannot reach" in window.find("#chat-status").text
-            and "Disconnected" in window.find("#chat-status").text
-        ),
-        "the room page should say that the chat server cannot reach Redis",
-    )
+        window = open_window_on(server)
+        window.open_path("/chat/lobby/")
+        window.wait_until(
+            lambda: (
+                "cannot reach" in window.find("#chat-status").text
+                and "Disconnected" in window.find("#chat-status").text
+            ),
+            "the room page should say that the chat server cannot reach Redis",
+        )
     log = server.log()
     assert_no_traceback(log)
     refusals = [line for line in log.splitlines() if "the channel layer failed" in line]

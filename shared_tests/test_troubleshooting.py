@@ -420,8 +420,10 @@ def test_no_route_found(tmp_path):
 
 
 def test_redis_not_running(tmp_path):
-    down = nowhere()
-    with start(3, tmp_path, redis_url=down.url()) as server:
+    with (
+        nowhere() as down,
+        start(3, tmp_path, redis_url=down.url()) as server,
+    ):
         status, log = refused_handshake(server)
     assert status == 500
     assert "Starting ASGI/Daphne" in log, "the server starts as if nothing were wrong"
