@@ -187,10 +187,15 @@ def pytest_collection_modifyitems(config, items):
         items[:] = kept
     yield  # pytest orders the tests by the servers they share; xdist groups them
     # Then the waits first, and slow tests next: xdist hands out its units in
-    # this order, so none of them starts last and runs alone at the end.
+    # this order, so none of them starts last and runs alone at the end. The
+    # waits longest first: xdist gives a worker its next unit once two of its
+    # tests are left to run, and that unit waits behind them; let those two be
+    # a group's shortest, so that it waits least, and is taken when the slow
+    # tests are already running elsewhere.
     items.sort(
         key=lambda item: (
             not item.get_closest_marker("waits"),
+            -waiting_time(item) if item.get_closest_marker("waits") else 0,
             not item.get_closest_marker("slow"),
         )
     )
