@@ -7,7 +7,7 @@ shows it and no check runs. Two test files use the catalogue:
 shared_tests/test_check.py runs `make check` on a broken copy of every entry,
 and shared_tests/test_troubleshooting.py makes each mistake the same way to
 reproduce the symptom its entry quotes (all but redis-not-running, which it
-makes with the suite's own layer pointed at a free port, where nothing
+makes with the suite's own layer pointed at a port where nothing
 listens).
 
 Each mistake is made the way a learner makes it: a line left out, a name
