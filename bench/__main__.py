@@ -32,13 +32,10 @@ from harness.servers import StageUrls
 from harness.stages import REPO
 
 # Room size N -> messages each client sends (M): every run stays well under 30 s.
-# Five rounds: one run of a configuration can be a quarter faster or slower
-# than the next on a 2-core machine, and with three rounds the ratios nearest
-# a threshold crossed it from one full run to the next (bench/README.md).
 # Then, served, a room where one message at a time goes to everyone.
 FULL = {
     "sizes": {10: 100, 50: 10, 200: 1},
-    "repeats": 5,
+    "repeats": 5,  # why five: bench/README.md, "How far a figure moves"
     "room": {"clients": 1000, "messages": 10, "repeats": 3},
 }
 QUICK = {
